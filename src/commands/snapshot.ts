@@ -1,0 +1,99 @@
+import {Flags} from '@oclif/core'
+import * as path from 'node:path'
+
+import {BaseCommand} from '../base-command.js'
+import {ExitCode, IommuctlError} from '../errors.js'
+import {SnapshotResult, takeSnapshot} from '../snapshot/snapshot.js'
+
+export default class Snapshot extends BaseCommand<typeof Snapshot> {
+  static description = `Captures /sys/kernel/iommu_groups, /sys/class/iommu and its units, /sys/bus/pci (the attributes, links and config space the tool reads), the PCI drivers, VFIO and iommufd module parameters, hugepages, /proc/cmdline, /proc/modules, /proc/config.gz, the ACPI DMAR and IVRS tables, and the mode and owner of /dev/iommu and /dev/vfio/*. Symlinks stay symlinks. Any command reads the result with --root, exactly as it reads the live host.
+
+Runs unprivileged; files only root can read (full config space, firmware tables) are listed as unreadable in the output and in the snapshot's iommuctl-snapshot.json.`
+
+  static examples = [
+    {
+      command: '<%= config.bin %> <%= command.id %>',
+      description: 'Write iommuctl-snapshot-HOST.tar.gz in the current directory.',
+    },
+    {
+      command: 'sudo <%= config.bin %> <%= command.id %> -o host.tar.gz',
+      description: 'A complete snapshot, config space included.',
+    },
+    {
+      command:
+        '<%= config.bin %> <%= command.id %> --dir ./host && <%= config.bin %> snapshot --root ./host --dir ./copy',
+      description: 'Capture into a directory, then capture that snapshot again: the copy is the same tree.',
+    },
+    {
+      command: 'ssh host sudo iommuctl snapshot -o - > host.tar.gz',
+      description: 'Stream the .tar.gz to stdout.',
+    },
+  ]
+
+  static flags = {
+    dir: Flags.string({summary: 'Write a directory tree instead of a .tar.gz.', exclusive: ['output']}),
+    force: Flags.boolean({summary: 'Replace the output if it exists.'}),
+    output: Flags.string({
+      char: 'o',
+      summary: 'Where to write the .tar.gz; - for stdout.',
+      helpValue: 'FILE',
+    }),
+  }
+
+  static summary = 'Capture the IOMMU-relevant parts of /sys, /proc and /dev for offline use.'
+
+  async run(): Promise<SnapshotResult> {
+    const {dir, force, output} = this.flags
+    if (output === '-' && this.jsonEnabled()) {
+      throw new IommuctlError('USAGE', '-o - writes the snapshot to stdout, where --json would also go.', {
+        exit: ExitCode.usage,
+        suggestion: 'Write the snapshot to a file, or drop --json.',
+      })
+    }
+    const root = this.root
+    const result = await takeSnapshot(root, {
+      output: dir ?? output ?? defaultName(root.readText('/proc/sys/kernel/hostname')),
+      format: dir ? 'dir' : 'tar.gz',
+      force,
+      tool: `${this.config.bin} ${this.config.version}`,
+    })
+    if (!this.jsonEnabled()) this.report(result, output === '-')
+    return result
+  }
+
+  private report(r: SnapshotResult, toStdout: boolean): void {
+    const log = (line: string) => (toStdout ? this.logToStderr(line) : this.log(line))
+    log(`Snapshot written to ${toStdout ? 'stdout' : displayPath(r.output)} (${r.format})`)
+    log(`  kernel   ${r.kernel ?? 'unknown'}`)
+    log(
+      `  units    ${r.units.length}${r.units.length ? ': ' + r.units.map((u) => `${u.name} (${u.kind}, ${u.devices.length} devices)`).join(', ') : ''}`,
+    )
+    log(`  groups   ${r.groups.length}${r.groups.length ? ' (' + countTypes(r) + ')' : ''}`)
+    log(`  devices  ${r.pciDevices.length} PCI`)
+    log(
+      `  /dev     ${r.devNodes.length ? r.devNodes.map((n) => n.path).join(' ') : 'no /dev/iommu or /dev/vfio nodes'}`,
+    )
+    for (const w of r.warnings) this.warn(w)
+    if (r.unreadable.length > 0) {
+      this.logToStderr(`Could not read ${r.unreadable.length} file(s):`)
+      for (const u of r.unreadable) this.logToStderr(`  ${u.path}: ${u.reason}`)
+    }
+  }
+}
+
+function countTypes(r: SnapshotResult): string {
+  const counts = new Map<string, number>()
+  for (const g of r.groups) counts.set(g.type ?? 'unknown', (counts.get(g.type ?? 'unknown') ?? 0) + 1)
+  return [...counts].map(([type, n]) => `${type}: ${n}`).join(', ')
+}
+
+/** Relative to the working directory when the output is beneath it, absolute otherwise. */
+function displayPath(p: string): string {
+  const rel = path.relative('.', p)
+  return rel && !rel.startsWith('..') ? rel : p
+}
+
+function defaultName(hostname: string | null): string {
+  const safe = (hostname ?? 'host').replace(/[^A-Za-z0-9._-]/g, '_')
+  return `iommuctl-snapshot-${safe}.tar.gz`
+}

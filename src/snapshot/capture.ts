@@ -1,0 +1,282 @@
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+
+import {errnoOf} from '../errors.js'
+import {GROUPS_DIR, PCI_DEVICES_DIR, UNITS_DIR} from '../sysfs/inventory.js'
+import {DevNode, MANIFEST_NAME, Root, SnapshotManifest, Unreadable} from '../sysfs/root.js'
+
+/**
+ * PCI device attributes worth keeping. An allowlist on purpose: resourceN and rom are
+ * never read, since reading them touches the device itself.
+ */
+const PCI_ATTRIBUTES = [
+  'ari_enabled',
+  'boot_vga',
+  'class',
+  'config',
+  'current_link_speed',
+  'current_link_width',
+  'd3cold_allowed',
+  'device',
+  'dma_mask_bits',
+  'driver_override',
+  'enable',
+  'irq',
+  'label',
+  'local_cpulist',
+  'max_link_speed',
+  'max_link_width',
+  'modalias',
+  'msi_bus',
+  'numa_node',
+  'power_state',
+  'reset_method',
+  'revision',
+  'sriov_drivers_autoprobe',
+  'sriov_numvfs',
+  'sriov_offset',
+  'sriov_stride',
+  'sriov_totalvfs',
+  'sriov_vf_device',
+  'subsystem_device',
+  'subsystem_vendor',
+  'vendor',
+]
+/** Links of a PCI device kept as links (their targets are captured on their own). */
+const PCI_LINKS = /^(driver|iommu|iommu_group|physfn|virtfn\d+|subsystem)$/
+/** Modules whose parameters decide IOMMU and VFIO behaviour (allow_unsafe_interrupts and the like). */
+const MODULES_WITH_PARAMETERS = new Set([
+  'iommu',
+  'iommufd',
+  'intel_iommu',
+  'amd_iommu',
+  'virtio_iommu',
+  'vfio',
+  'vfio_iommu_type1',
+  'vfio_pci',
+  'vfio_pci_core',
+  'pci_stub',
+])
+const HUGEPAGE_FILES = ['nr_hugepages', 'free_hugepages', 'resv_hugepages', 'surplus_hugepages']
+const PROC_FILES = [
+  '/proc/cmdline',
+  '/proc/config.gz',
+  '/proc/meminfo',
+  '/proc/modules',
+  '/proc/sys/kernel/osrelease',
+  '/proc/version',
+]
+const FIRMWARE_TABLES = ['/sys/firmware/acpi/tables/DMAR', '/sys/firmware/acpi/tables/IVRS']
+
+/**
+ * Copies the IOMMU-relevant part of a host root into dest, keeping symlinks as symlinks,
+ * and writes the manifest. A snapshot given as the source keeps its manifest, so a
+ * snapshot of a snapshot is the same tree.
+ */
+export function captureTree(src: Root, dest: string, tool: string): SnapshotManifest {
+  const copy = new TreeCopier(src, dest)
+  copy.groups()
+  copy.units()
+  copy.pciDevices()
+  copy.drivers()
+  copy.modules()
+  copy.hugepages()
+  for (const file of [...PROC_FILES, ...FIRMWARE_TABLES]) copy.file(file)
+  const devNodes = copy.devNodes()
+
+  const unreadable = mergeUnreadable(src.manifest?.unreadable ?? [], copy.unreadable)
+  const manifest: SnapshotManifest = src.manifest
+    ? {...src.manifest, unreadable}
+    : {
+        format: 1,
+        tool,
+        capturedAt: new Date().toISOString(),
+        kernel: src.readText('/proc/sys/kernel/osrelease'),
+        privileged: process.getuid?.() === 0,
+        devNodes,
+        unreadable,
+      }
+  fs.writeFileSync(path.join(dest, MANIFEST_NAME), JSON.stringify(manifest, null, 2) + '\n')
+  return manifest
+}
+
+class TreeCopier {
+  readonly unreadable: Unreadable[] = []
+
+  constructor(
+    private readonly src: Root,
+    private readonly dest: string,
+  ) {}
+
+  groups(): void {
+    this.dir(GROUPS_DIR)
+    for (const id of this.src.list(GROUPS_DIR)) {
+      const dir = `${GROUPS_DIR}/${id}`
+      this.file(`${dir}/type`)
+      this.file(`${dir}/reserved_regions`)
+      this.dir(`${dir}/devices`)
+      for (const dev of this.src.list(`${dir}/devices`)) this.link(`${dir}/devices/${dev}`)
+    }
+  }
+
+  units(): void {
+    this.dir(UNITS_DIR)
+    for (const name of this.src.list(UNITS_DIR)) {
+      const entry = `${UNITS_DIR}/${name}`
+      const real = this.src.entryType(entry) === 'link' ? this.link(entry) : entry
+      if (real) this.unitDir(real)
+    }
+  }
+
+  /** A unit's attributes one level deep (intel-iommu/cap, amd-iommu/features, ...) and its links. */
+  private unitDir(dir: string): void {
+    this.dir(dir)
+    for (const name of this.src.list(dir)) {
+      if (name === 'power') continue
+      const p = `${dir}/${name}`
+      const type = this.src.entryType(p)
+      if (type === 'dir') {
+        this.dir(p)
+        for (const child of this.src.list(p)) this.entry(`${p}/${child}`)
+      } else {
+        this.entry(p)
+      }
+    }
+  }
+
+  pciDevices(): void {
+    this.dir(PCI_DEVICES_DIR)
+    for (const bdf of this.src.list(PCI_DEVICES_DIR)) {
+      const entry = `${PCI_DEVICES_DIR}/${bdf}`
+      const dir = this.src.entryType(entry) === 'link' ? this.link(entry) : entry
+      if (!dir) continue
+      this.dir(dir)
+      for (const attr of PCI_ATTRIBUTES) this.file(`${dir}/${attr}`)
+      for (const name of this.src.list(dir)) if (PCI_LINKS.test(name)) this.link(`${dir}/${name}`)
+      for (const vfio of this.src.list(`${dir}/vfio-dev`)) this.file(`${dir}/vfio-dev/${vfio}/dev`)
+    }
+  }
+
+  /** Every PCI driver with its bound-device links: which drivers exist, and who holds what. */
+  drivers(): void {
+    const drivers = '/sys/bus/pci/drivers'
+    this.dir(drivers)
+    for (const name of this.src.list(drivers)) {
+      this.dir(`${drivers}/${name}`)
+      for (const child of this.src.list(`${drivers}/${name}`)) {
+        const p = `${drivers}/${name}/${child}`
+        if (this.src.entryType(p) === 'link') this.link(p)
+      }
+    }
+  }
+
+  /** Every module directory (loaded or built in), and the parameters of the ones that matter here. */
+  modules(): void {
+    for (const name of this.src.list('/sys/module')) {
+      this.dir(`/sys/module/${name}`)
+      if (!MODULES_WITH_PARAMETERS.has(name)) continue
+      for (const param of this.src.list(`/sys/module/${name}/parameters`)) {
+        this.file(`/sys/module/${name}/parameters/${param}`)
+      }
+    }
+  }
+
+  hugepages(): void {
+    for (const size of this.src.list('/sys/kernel/mm/hugepages')) {
+      for (const f of HUGEPAGE_FILES) this.file(`/sys/kernel/mm/hugepages/${size}/${f}`)
+    }
+    const nodes = '/sys/devices/system/node'
+    for (const node of this.src.list(nodes).filter((n) => /^node\d+$/.test(n))) {
+      this.file(`${nodes}/${node}/cpulist`)
+      for (const size of this.src.list(`${nodes}/${node}/hugepages`)) {
+        for (const f of HUGEPAGE_FILES) this.file(`${nodes}/${node}/hugepages/${size}/${f}`)
+      }
+    }
+  }
+
+  /**
+   * /dev/iommu and /dev/vfio/*: device nodes cannot be copied unprivileged, so each becomes an
+   * empty placeholder and its type, mode, owner and numbers go into the manifest.
+   */
+  devNodes(): DevNode[] {
+    const paths = [
+      '/dev/iommu',
+      ...this.src
+        .list('/dev/vfio')
+        .filter((n) => n !== 'devices')
+        .map((n) => `/dev/vfio/${n}`),
+      ...this.src.list('/dev/vfio/devices').map((n) => `/dev/vfio/devices/${n}`),
+    ]
+    const nodes: DevNode[] = []
+    for (const p of paths) {
+      const node = this.src.devNode(p)
+      if (!node) continue
+      nodes.push(node)
+      fs.mkdirSync(path.dirname(this.dest + p), {recursive: true})
+      fs.writeFileSync(this.dest + p, '')
+    }
+    return nodes
+  }
+
+  /** Copies a file or a link, whichever is there. */
+  private entry(p: string): void {
+    const type = this.src.entryType(p)
+    if (type === 'link') this.link(p)
+    else if (type === 'file') this.file(p)
+  }
+
+  dir(p: string): void {
+    if (this.src.isDirectory(p)) fs.mkdirSync(this.dest + p, {recursive: true})
+  }
+
+  /** Copies a file's bytes; absent files are skipped, unreadable ones recorded. */
+  file(p: string): void {
+    let data: Buffer | null
+    try {
+      data = this.src.readBytes(p)
+    } catch (error) {
+      this.unreadable.push({path: p, reason: describeReadError(error)})
+      return
+    }
+    if (data === null) return
+    if (path.posix.basename(p) === 'config' && !this.src.isSnapshot) this.checkConfigComplete(p, data.length)
+    fs.mkdirSync(path.dirname(this.dest + p), {recursive: true})
+    fs.writeFileSync(this.dest + p, data)
+  }
+
+  /** Without CAP_SYS_ADMIN the kernel returns only the first 64 bytes of config space. */
+  private checkConfigComplete(p: string, length: number): void {
+    const size = fs.statSync(this.src.abs(p)).size
+    if (length < size) {
+      this.unreadable.push({
+        path: p,
+        reason: `only ${length} of ${size} bytes of config space readable without root (CAP_SYS_ADMIN)`,
+      })
+    }
+  }
+
+  /** Copies a symlink as written and returns the host path it points to. */
+  link(p: string): string | null {
+    const target = this.src.readLink(p)
+    if (target === null) return null
+    const out = this.dest + p
+    if (!fs.existsSync(path.dirname(out))) fs.mkdirSync(path.dirname(out), {recursive: true})
+    try {
+      fs.symlinkSync(target, out)
+    } catch (error) {
+      if (errnoOf(error) !== 'EEXIST') throw error
+    }
+    return this.src.resolveLink(p)
+  }
+}
+
+function describeReadError(error: unknown): string {
+  const errno = errnoOf(error)
+  if (errno === 'EACCES' || errno === 'EPERM') return `${errno}: permission denied (readable by root only)`
+  return errno ? `${errno}: ${(error as Error).message}` : String(error)
+}
+
+function mergeUnreadable(a: Unreadable[], b: Unreadable[]): Unreadable[] {
+  const byPath = new Map([...a, ...b].map((u) => [u.path, u]))
+  return [...byPath.values()].sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0))
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs what the VM tier needs on a Debian bookworm host: the kernel's
+# build dependencies, busybox for the guest's initramfs, pciutils (lspci, to
+# compare against) and QEMU 10 from bookworm-backports. Idempotent: a host
+# that has everything installs nothing.
+set -euo pipefail
+
+need=(bc bison flex libelf-dev libssl-dev cpio xz-utils busybox-static pciutils gcc make)
+missing=()
+for p in "${need[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+have_qemu() {
+  command -v qemu-system-x86_64 >/dev/null 2>&1 &&
+    qemu-system-x86_64 --version | grep -qE 'version (9|[1-9][0-9])\.'
+}
+
+if [ ${#missing[@]} -eq 0 ] && have_qemu; then
+  exit 0
+fi
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+
+backports=/etc/apt/sources.list.d/iommuctl-bookworm-backports.sources
+if ! have_qemu && [ ! -f "$backports" ]; then
+  $sudo tee "$backports" >/dev/null <<'SRC'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+if [ ${#missing[@]} -gt 0 ]; then
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+if ! have_qemu; then
+  $sudo apt-get install -y -qq --no-install-recommends -t bookworm-backports qemu-system-x86
+fi
+have_qemu || { echo "setup-host: QEMU >= 9 could not be installed" >&2; exit 1; }
