@@ -1,6 +1,6 @@
-import {Command, Flags, Interfaces} from '@oclif/core'
+import {Command, Errors, Flags, Interfaces} from '@oclif/core'
 
-import {IommuctlError} from './errors.js'
+import {ExitCode, IommuctlError} from './errors.js'
 import {openRoot} from './host.js'
 import {Root} from './sysfs/root.js'
 
@@ -12,9 +12,15 @@ export type CommandArgs<T extends typeof Command> = Interfaces.InferredArgs<T['a
 /** The error object every command prints under --json when it fails. */
 export interface ErrorJson {
   error: {
+    /**
+     * Stable machine-readable reason, e.g. BAD_ROOT.
+     * @pattern ^[A-Z][A-Z0-9_]*$
+     */
     code: string
     message: string
-    exitCode: number
+    /** 1 failure, 2 usage error, 3 not available on this host. */
+    exitCode: 1 | 2 | 3
+    /** @pattern ^E[A-Z0-9]+$ */
     errno?: string
     path?: string
     suggestion?: string
@@ -52,6 +58,11 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       enableJsonFlag: this.ctor.enableJsonFlag,
       flags: this.ctor.flags,
       strict: this.ctor.strict,
+    }).catch((error: unknown) => {
+      // oclif's own parse errors exit 2; an argument's parse function (Args.integer) throws a
+      // plain Error, which is just as much a usage error.
+      if (error instanceof Errors.CLIError) throw error
+      throw new IommuctlError('USAGE', (error as Error).message, {exit: ExitCode.usage})
     })
     this.flags = flags as CommandFlags<T>
     this.args = args as CommandArgs<T>
@@ -67,7 +78,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   protected override toErrorJson(err: unknown): ErrorJson {
     const e = err as Partial<IommuctlError> & {oclif?: {exit?: number}}
-    const exitCode = e.oclif?.exit ?? 1
+    const exitCode = (e.oclif?.exit ?? 1) as ErrorJson['error']['exitCode']
     return {
       error: {
         code: typeof e.code === 'string' ? e.code : exitCode === 2 ? 'USAGE' : 'FAILED',

@@ -32,7 +32,7 @@ Runs unprivileged; files only root can read (full config space, firmware tables)
 
   static flags = {
     dir: Flags.string({summary: 'Write a directory tree instead of a .tar.gz.', exclusive: ['output']}),
-    force: Flags.boolean({summary: 'Replace the output if it exists.'}),
+    force: Flags.boolean({default: false, summary: 'Replace the output if it exists.'}),
     output: Flags.string({
       char: 'o',
       summary: 'Where to write the .tar.gz; - for stdout.',

@@ -7,7 +7,8 @@ import {DevNode, MANIFEST_NAME, Root, SnapshotManifest, Unreadable} from '../sys
 
 /**
  * PCI device attributes worth keeping. An allowlist on purpose: resourceN and rom are
- * never read, since reading them touches the device itself.
+ * never read, since reading them touches the device itself. `resource` is the text list of
+ * BAR ranges, which lspci's sysfs reader needs to read a snapshot.
  */
 const PCI_ATTRIBUTES = [
   'ari_enabled',
@@ -31,6 +32,7 @@ const PCI_ATTRIBUTES = [
   'numa_node',
   'power_state',
   'reset_method',
+  'resource',
   'revision',
   'sriov_drivers_autoprobe',
   'sriov_numvfs',
@@ -61,6 +63,7 @@ const HUGEPAGE_FILES = ['nr_hugepages', 'free_hugepages', 'resv_hugepages', 'sur
 const PROC_FILES = [
   '/proc/cmdline',
   '/proc/config.gz',
+  '/proc/interrupts',
   '/proc/meminfo',
   '/proc/modules',
   '/proc/sys/kernel/osrelease',
@@ -82,6 +85,7 @@ export function captureTree(src: Root, dest: string, tool: string): SnapshotMani
   copy.modules()
   copy.hugepages()
   for (const file of [...PROC_FILES, ...FIRMWARE_TABLES]) copy.file(file)
+  copy.kernelFiles()
   const devNodes = copy.devNodes()
 
   const unreadable = mergeUnreadable(src.manifest?.unreadable ?? [], copy.unreadable)
@@ -131,6 +135,8 @@ class TreeCopier {
   /** A unit's attributes one level deep (intel-iommu/cap, amd-iommu/features, ...) and its links. */
   private unitDir(dir: string): void {
     this.dir(dir)
+    // virtio-iommu (.../virtioN/iommu/NAME) has no registers of its own: its virtio features say what it can do.
+    if (/\/virtio\d+\/iommu\/[^/]+$/.test(dir)) this.file(path.posix.resolve(dir, '../../features'))
     for (const name of this.src.list(dir)) {
       if (name === 'power') continue
       const p = `${dir}/${name}`
@@ -168,6 +174,18 @@ class TreeCopier {
         if (this.src.entryType(p) === 'link') this.link(p)
       }
     }
+  }
+
+  /**
+   * What distribution kernels keep outside /proc: the build configuration when there is no
+   * /proc/config.gz, and the list of built-in modules (which have no /sys/module entry when
+   * they take no parameters).
+   */
+  kernelFiles(): void {
+    const release = this.src.readText('/proc/sys/kernel/osrelease')
+    if (!release || release.includes('/')) return
+    this.file(`/boot/config-${release}`)
+    this.file(`/lib/modules/${release}/modules.builtin`)
   }
 
   /** Every module directory (loaded or built in), and the parameters of the ones that matter here. */

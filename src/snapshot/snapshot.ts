@@ -5,6 +5,7 @@ import {Writable} from 'node:stream'
 import * as tar from 'tar'
 
 import {ExitCode, IommuctlError, errnoOf} from '../errors.js'
+import {Bdf} from '../records.js'
 import {GroupSummary, UnitSummary, listGroups, listPciDevices, listUnits} from '../sysfs/inventory.js'
 import {DevNode, Root, Unreadable} from '../sysfs/root.js'
 import {captureTree} from './capture.js'
@@ -21,7 +22,7 @@ export interface SnapshotResult {
   privileged: boolean
   units: UnitSummary[]
   groups: GroupSummary[]
-  pciDevices: string[]
+  pciDevices: Bdf[]
   devNodes: DevNode[]
   unreadable: Unreadable[]
   warnings: string[]

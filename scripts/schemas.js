@@ -1,0 +1,39 @@
+#!/usr/bin/env node
+// Generates schemas/NAME.json, the JSON Schema of each command's --json output, from the
+// TypeScript type the command returns. The files are committed: `npm test` fails when they
+// are stale (scripts/check-generated.js), so a change of shape is always a reviewed change,
+// and the tests validate real output against them (test/helpers/schema.ts).
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+import {fileURLToPath} from 'node:url'
+import {createGenerator} from 'ts-json-schema-generator'
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+
+/** schema name -> [source file, exported type]: one per command output, plus the error shape. */
+export const SCHEMAS = {
+  error: ['src/base-command.ts', 'ErrorJson'],
+  snapshot: ['src/snapshot/snapshot.ts', 'SnapshotResult'],
+  status: ['src/model/status.ts', 'StatusRecord'],
+  units: ['src/model/units.ts', 'UnitList'],
+  unit: ['src/model/units.ts', 'UnitRecord'],
+  groups: ['src/model/groups.ts', 'GroupList'],
+  group: ['src/model/groups.ts', 'GroupRecord'],
+  devices: ['src/model/devices.ts', 'DeviceList'],
+  device: ['src/model/devices.ts', 'DeviceRecord'],
+}
+
+fs.mkdirSync(path.join(repo, 'schemas'), {recursive: true})
+for (const [name, [file, type]] of Object.entries(SCHEMAS)) {
+  const schema = createGenerator({
+    path: path.join(repo, file),
+    tsconfig: path.join(repo, 'tsconfig.json'),
+    type,
+    additionalProperties: false,
+    jsDoc: 'extended',
+    skipTypeCheck: true,
+  }).createSchema(type)
+  const out = {$id: `${name}.json`, title: `iommuctl ${name} --json`, ...schema}
+  fs.writeFileSync(path.join(repo, 'schemas', `${name}.json`), JSON.stringify(out, null, 2) + '\n')
+}
+console.log(`wrote ${Object.keys(SCHEMAS).length} schemas to schemas/`)

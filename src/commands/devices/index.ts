@@ -1,0 +1,85 @@
+import {Flags} from '@oclif/core'
+
+import {BaseCommand} from '../../base-command.js'
+import {DeviceRecord, readDevices} from '../../model/devices.js'
+import {PciTopology} from '../../model/topology.js'
+import {table} from '../../render/style.js'
+
+export default class Devices extends BaseCommand<typeof Devices> {
+  static description = `Every PCI device with its class, names (from the system's pci.ids, as lspci finds them; absent names stay empty), driver, IOMMU group and the IOMMU-relevant PCIe capabilities it has (ACS, ATS, PRI, PASID, SR-IOV). \`devices show BDF\` decodes each capability. Capabilities live in extended config space, which only root can read: as another user they show as unknown.`
+
+  static examples = [
+    {command: '<%= config.bin %> <%= command.id %>', description: 'List PCI devices.'},
+    {
+      command: '<%= config.bin %> <%= command.id %> --class ethernet --driver e1000e',
+      description: 'Ethernet controllers on e1000e.',
+    },
+    {
+      command: '<%= config.bin %> <%= command.id %> --class 0108',
+      description: 'NVMe controllers, by class code prefix.',
+    },
+    {
+      command: '<%= config.bin %> <%= command.id %> --vfio --json',
+      description: 'Devices on a VFIO driver, as JSON.',
+    },
+  ]
+
+  static flags = {
+    class: Flags.string({
+      summary:
+        'Only devices whose class code starts with this hex prefix (02, 0200) or whose class name contains this word.',
+    }),
+    driver: Flags.string({summary: 'Only devices bound to this driver.'}),
+    group: Flags.integer({min: 0, summary: 'Only devices in this IOMMU group.'}),
+    vfio: Flags.boolean({
+      allowNo: true,
+      summary: 'Only devices on a VFIO driver (--no-vfio: only the others).',
+    }),
+  }
+
+  static summary = 'List PCI devices with their driver, IOMMU group and PCIe capabilities.'
+
+  async run(): Promise<DeviceRecord[]> {
+    const {class: cls, driver, group, vfio} = this.flags
+    const devices = readDevices(new PciTopology(this.root), {class: cls, driver, group, vfio})
+    if (!this.jsonEnabled()) {
+      if (devices.length === 0) this.log('No PCI devices match.')
+      else {
+        this.log(
+          table(
+            ['DEVICE', 'CLASS', 'VENDOR:DEVICE', 'DRIVER', 'GROUP', 'CAPABILITIES', 'NAME'],
+            devices.map((d) => [
+              d.bdf,
+              d.class?.id.slice(2, 6),
+              `${d.vendor?.id.slice(2)}:${d.device?.id.slice(2)}`,
+              d.driver,
+              d.group,
+              capabilityList(d),
+              [d.vendor?.name, d.device?.name].filter(Boolean).join(' '),
+            ]),
+          ),
+        )
+        if (devices.some((d) => !d.config.complete)) {
+          this.warn(
+            'Extended config space is readable by root only: capabilities marked ? are unknown. Run as root for all of them.',
+          )
+        }
+      }
+    }
+    return devices
+  }
+}
+
+export function capabilityList(d: DeviceRecord): string {
+  if (!d.config.complete) return '?'
+  const c = d.capabilities
+  const names = [
+    c.acs && 'ACS',
+    c.ats && 'ATS',
+    c.pri && 'PRI',
+    c.pasid && 'PASID',
+    c.ari && 'ARI',
+    c.sriov && `SR-IOV(${c.sriov.numVfs}/${c.sriov.totalVfs})`,
+  ]
+  return names.filter(Boolean).join(' ') || '-'
+}

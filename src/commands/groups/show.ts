@@ -1,0 +1,96 @@
+import {Args} from '@oclif/core'
+
+import {BaseCommand} from '../../base-command.js'
+import {IommuctlError} from '../../errors.js'
+import {GroupRecord, readGroup} from '../../model/groups.js'
+import {bold, fields, table} from '../../render/style.js'
+import {listGroups} from '../../sysfs/inventory.js'
+
+export default class GroupsShow extends BaseCommand<typeof GroupsShow> {
+  static args = {
+    id: Args.integer({description: 'Group number, as in /sys/kernel/iommu_groups.', min: 0, required: true}),
+  }
+
+  static description = `The group's default domain type and IOMMU unit; its devices with driver and name; its reserved regions (start, end, type as the kernel reports them); whether VFIO can use it and, if not, which devices are in the way; and when it holds several devices, why: the conventional PCI bridge, the port without ACS isolation, or the multifunction device without ACS that merges them, found by retracing the kernel's pci_device_group().`
+
+  static examples = [
+    {command: '<%= config.bin %> <%= command.id %> 7', description: 'Why are these devices in one group?'},
+    {
+      command: "<%= config.bin %> <%= command.id %> 7 --json | jq '.reservedRegions'",
+      description: 'The IOVA ranges a VMM must avoid.',
+    },
+  ]
+
+  static summary = 'Show one IOMMU group: devices, reserved regions, VFIO viability and why devices share it.'
+
+  async run(): Promise<GroupRecord> {
+    const group = readGroup(this.root, this.args.id)
+    if (!group) {
+      const ids = listGroups(this.root).map((g) => g.id)
+      throw new IommuctlError('NO_SUCH_GROUP', `No IOMMU group ${this.args.id}.`, {
+        path: `/sys/kernel/iommu_groups/${this.args.id}`,
+        suggestion: ids.length ? `Groups on this host: ${rangeList(ids)}.` : 'This host has no IOMMU groups.',
+      })
+    }
+    if (!this.jsonEnabled()) this.render(group)
+    return group
+  }
+
+  private render(g: GroupRecord): void {
+    this.log(
+      fields([
+        ['group', g.id],
+        ['type', g.type],
+        ['unit', g.unit],
+        [
+          'vfio',
+          g.viable
+            ? 'viable: every device is on a driver VFIO accepts'
+            : `not viable: ${g.blockers.length} device(s) in the way`,
+        ],
+      ]),
+    )
+    this.log(`\n${bold('devices')}`)
+    this.log(
+      table(
+        ['DEVICE', 'DRIVER', 'CLASS', 'NAME'],
+        g.devices.map((d) => [
+          d.bdf,
+          d.driver,
+          d.class?.name ?? d.class?.id,
+          [d.vendor?.name, d.device?.name ?? d.device?.id].filter(Boolean).join(' '),
+        ]),
+      ),
+    )
+    if (g.blockers.length) {
+      this.log(`\n${bold('in the way of VFIO')}`)
+      for (const b of g.blockers) this.log(`  ${b.bdf}: ${b.reason}`)
+    }
+    if (g.sharing) {
+      this.log(`\n${bold('why these devices share a group')}`)
+      for (const c of g.sharing.causes) this.log(`  ${c.bdf}: ${c.detail}`)
+      if (g.sharing.causes.length === 0) this.log(`  ${g.sharing.summary}`)
+    }
+    this.log(`\n${bold('reserved regions')}`)
+    this.log(
+      g.reservedRegions.length
+        ? table(
+            ['START', 'END', 'TYPE'],
+            g.reservedRegions.map((r) => [r.start, r.end, r.type]),
+          )
+        : '  none',
+    )
+  }
+}
+
+/** 0 1 2 3 7 8 -> "0-3, 7-8" */
+function rangeList(ids: number[]): string {
+  const out: string[] = []
+  for (let i = 0; i < ids.length;) {
+    let j = i
+    while (j + 1 < ids.length && ids[j + 1] === ids[j]! + 1) j++
+    out.push(i === j ? `${ids[i]}` : `${ids[i]}-${ids[j]}`)
+    i = j + 1
+  }
+  return out.join(', ')
+}

@@ -1,0 +1,100 @@
+import {AmdViRegisters, parseAmdViRegisters} from '../decode/amdvi.js'
+import {decodeVirtioIommuFeatures, VirtioIommuFeatures, virtioIommuSummary} from '../decode/virtio-iommu.js'
+import {parseVtdRegisters, VtdRegisters} from '../decode/vtd.js'
+import {listUnits, UnitKind, UNITS_DIR} from '../sysfs/inventory.js'
+import {Root} from '../sysfs/root.js'
+
+export interface UnitRecord {
+  name: string
+  kind: UnitKind
+  /** The unit's real sysfs directory. */
+  sysfsPath: string
+  /** The PCI function that is the IOMMU itself (AMD-Vi, virtio-iommu), if it is one. */
+  pciDevice: string | null
+  devices: string[]
+  /** One line: what the unit can do. */
+  summary: string
+  vtd: VtdRegisters | null
+  amdVi: AmdViRegisters | null
+  virtio: VirtioIommuFeatures | null
+  /** For kinds this tool cannot decode: every attribute the unit exposes, as text. */
+  attributes: Record<string, string> | null
+}
+
+/** AMD-Vi units live at .../BDF/iommu/NAME, virtio-iommu at .../BDF/virtioN/iommu/NAME. */
+const UNIT_UNDER_PCI = /\/([0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7])\/(?:virtio\d+\/)?iommu\//
+
+export function readUnits(root: Root): UnitRecord[] {
+  return listUnits(root).map((u) => unitRecord(root, u.name, u.kind, u.devices))
+}
+
+export function readUnit(root: Root, name: string): UnitRecord | null {
+  const u = listUnits(root).find((x) => x.name === name)
+  return u ? unitRecord(root, u.name, u.kind, u.devices) : null
+}
+
+function unitRecord(root: Root, name: string, kind: UnitKind, devices: string[]): UnitRecord {
+  const dir = root.resolveLink(`${UNITS_DIR}/${name}`) ?? `${UNITS_DIR}/${name}`
+  const pciDevice = UNIT_UNDER_PCI.exec(dir)?.[1] ?? null
+  const record: UnitRecord = {
+    name,
+    kind,
+    sysfsPath: dir,
+    pciDevice,
+    devices,
+    summary: '',
+    vtd: null,
+    amdVi: null,
+    virtio: null,
+    attributes: null,
+  }
+  const text = (f: string) => root.readText(`${dir}/${f}`)
+  if (kind === 'intel-vtd') {
+    record.vtd = parseVtdRegisters({
+      version: text('intel-iommu/version'),
+      address: text('intel-iommu/address'),
+      cap: text('intel-iommu/cap'),
+      ecap: text('intel-iommu/ecap'),
+    })
+    record.summary = record.vtd.summary
+  } else if (kind === 'amd-vi') {
+    record.amdVi = parseAmdViRegisters({cap: text('amd-iommu/cap'), features: text('amd-iommu/features')})
+    record.summary = record.amdVi.summary
+  } else if (kind === 'virtio-iommu') {
+    // The unit sits at .../virtioN/iommu/NAME; its features are the virtio device's.
+    record.virtio = decodeVirtioIommuFeatures(root.readText(`${dir}/../../features`))
+    record.summary = record.virtio
+      ? virtioIommuSummary(record.virtio)
+      : 'virtio-iommu (features not captured)'
+  } else {
+    record.attributes = attributes(root, dir)
+    record.summary = name.startsWith('iommufd_selftest_iommu')
+      ? "the kernel's iommufd selftest mock (CONFIG_IOMMUFD_TEST), not hardware"
+      : `unknown kind: ${Object.keys(record.attributes).length} attributes`
+  }
+  return record
+}
+
+/** Every readable file one level deep, except the device links and power management. */
+function attributes(root: Root, dir: string): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const name of root.list(dir)) {
+    if (name === 'devices' || name === 'power' || name === 'subsystem' || name === 'device') continue
+    const p = `${dir}/${name}`
+    const type = root.entryType(p)
+    const children = type === 'dir' ? root.list(p).map((c) => `${name}/${c}`) : [name]
+    for (const rel of children) {
+      if (root.entryType(`${dir}/${rel}`) !== 'file') continue
+      try {
+        const value = root.readText(`${dir}/${rel}`)
+        if (value !== null) out[rel] = value
+      } catch {
+        // Unreadable attributes are left out; the snapshot manifest lists them.
+      }
+    }
+  }
+  return out
+}
+
+/** `iommuctl units --json` */
+export type UnitList = UnitRecord[]

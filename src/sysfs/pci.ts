@@ -1,0 +1,98 @@
+import * as path from 'node:path'
+
+import {PCI_DEVICES_DIR} from './inventory.js'
+import {Root} from './root.js'
+
+/** A PCI address as the kernel names it: domain:bus:device.function, lowercase hex. */
+export const BDF_PATTERN = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-1][0-9a-f]\.[0-7]$/
+
+/** A PCI device's sysfs attributes and links, as read; absent ones are null. */
+export interface PciDeviceSysfs {
+  bdf: string
+  /** The device's real sysfs directory, e.g. /sys/devices/pci0000:00/0000:00:07.0/0000:04:01.0. */
+  sysfsPath: string
+  /** BDFs of the bridges between the root complex and the device, nearest the root first. */
+  upstream: string[]
+  vendor: number | null
+  device: number | null
+  subsystemVendor: number | null
+  subsystemDevice: number | null
+  classCode: number | null
+  revision: number | null
+  driver: string | null
+  driverOverride: string | null
+  group: number | null
+  unit: string | null
+  numaNode: number | null
+  resetMethods: string[] | null
+  bootVga: boolean | null
+  sriovTotalVfs: number | null
+  sriovNumVfs: number | null
+  physfn: string | null
+  virtfns: string[]
+  vfioCdev: string | null
+  config: Buffer | null
+}
+
+/** Reads one device's attributes; null when the BDF names no device under this root. */
+export function readPciDevice(root: Root, bdf: string): PciDeviceSysfs | null {
+  const entry = `${PCI_DEVICES_DIR}/${bdf}`
+  const dir = root.resolveLink(entry) ?? (root.isDirectory(entry) ? entry : null)
+  if (dir === null || !root.isDirectory(dir)) return null
+  const text = (name: string) => root.readText(`${dir}/${name}`)
+  const hex = (name: string) => parseNumber(text(name), 16)
+  const dec = (name: string) => parseNumber(text(name), 10)
+  const override = text('driver_override')
+  const group = root.linkName(`${dir}/iommu_group`)
+  const vfio = root.list(`${dir}/vfio-dev`).find((n) => /^vfio\d+$/.test(n))
+  const resetMethod = text('reset_method')
+  const bootVga = text('boot_vga')
+  const config = readConfig(root, `${dir}/config`)
+  return {
+    bdf,
+    sysfsPath: dir,
+    upstream: path.posix
+      .dirname(dir)
+      .split('/')
+      .filter((c) => BDF_PATTERN.test(c)),
+    vendor: hex('vendor'),
+    device: hex('device'),
+    subsystemVendor: hex('subsystem_vendor'),
+    subsystemDevice: hex('subsystem_device'),
+    classCode: hex('class'),
+    revision: hex('revision'),
+    driver: root.linkName(`${dir}/driver`),
+    driverOverride: override === null || override === '(null)' ? null : override,
+    group: group === null ? null : Number(group),
+    unit: root.linkName(`${dir}/iommu`),
+    numaNode: dec('numa_node'),
+    resetMethods: resetMethod === null ? null : resetMethod.split(/\s+/).filter(Boolean),
+    bootVga: bootVga === null ? null : bootVga === '1',
+    sriovTotalVfs: dec('sriov_totalvfs'),
+    sriovNumVfs: dec('sriov_numvfs'),
+    physfn: root.linkName(`${dir}/physfn`),
+    virtfns: root
+      .list(dir)
+      .filter((n) => /^virtfn\d+$/.test(n))
+      .sort((a, b) => Number(a.slice(6)) - Number(b.slice(6)))
+      .map((n) => root.linkName(`${dir}/${n}`))
+      .filter((n): n is string => n !== null),
+    vfioCdev: vfio ? `/dev/vfio/devices/${vfio}` : null,
+    config,
+  }
+}
+
+/** Config space; null when absent or unreadable (the snapshot's manifest or stat says why). */
+function readConfig(root: Root, file: string): Buffer | null {
+  try {
+    return root.readBytes(file)
+  } catch {
+    return null
+  }
+}
+
+function parseNumber(text: string | null, radix: 10 | 16): number | null {
+  if (text === null || text === '') return null
+  const n = radix === 16 ? Number.parseInt(text.replace(/^0x/i, ''), 16) : Number.parseInt(text, 10)
+  return Number.isNaN(n) ? null : n
+}
