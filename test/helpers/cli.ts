@@ -34,12 +34,20 @@ export interface Spawned {
  * sees them. (In-process capture of stdout, as @oclif/test does it, corrupts the results that
  * Node 20's test runner sends over stdout from each test file.)
  */
-export function iommuctl(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Spawned> {
+export function iommuctl(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  nodeArgs: string[] = [],
+): Promise<Spawned> {
+  // An env value of undefined removes the variable (e.g. NO_COLOR, set here by default).
+  const merged = Object.fromEntries(
+    Object.entries({...process.env, NO_COLOR: '1', ...env}).filter(([, v]) => v !== undefined),
+  )
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      [path.join(REPO, 'bin/run.js'), ...args],
-      {env: {...process.env, NO_COLOR: '1', ...env}, maxBuffer: 64 << 20},
+      [...nodeArgs, path.join(REPO, 'bin/run.js'), ...args],
+      {env: merged, maxBuffer: 64 << 20},
       (error, stdout, stderr) => {
         const status = error ? ((error as {code?: number}).code ?? 1) : 0
         resolve({stdout, stderr: unwrap(stderr), status: typeof status === 'number' ? status : 1})
