@@ -21,6 +21,8 @@ export const SCHEMAS = {
   group: ['src/model/groups.ts', 'GroupRecord'],
   devices: ['src/model/devices.ts', 'DeviceList'],
   device: ['src/model/devices.ts', 'DeviceRecord'],
+  'hw-info': ['src/model/hwinfo.ts', 'HwInfoRecord'],
+  probe: ['src/model/probe.ts', 'ProbeRecord'],
 }
 
 fs.mkdirSync(path.join(repo, 'schemas'), {recursive: true})

@@ -68,6 +68,15 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     this.args = args as CommandArgs<T>
   }
 
+  /**
+   * JSON is for programs: written plain. oclif's own logJson runs the text through a colouring
+   * tokenizer even when nothing is coloured, which cost a fifth of `devices --json` on a large
+   * host (bench/inspect.js).
+   */
+  override logJson(json: unknown): void {
+    process.stdout.write(JSON.stringify(json, null, 2) + '\n')
+  }
+
   /** oclif reads err.exitCode, CLIError carries oclif.exit: keep the documented exit codes under --json too. */
   protected override async catch(
     err: Error & {exitCode?: number; oclif?: {exit?: number}},

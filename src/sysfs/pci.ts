@@ -39,15 +39,21 @@ export function readPciDevice(root: Root, bdf: string): PciDeviceSysfs | null {
   const entry = `${PCI_DEVICES_DIR}/${bdf}`
   const dir = root.resolveLink(entry) ?? (root.isDirectory(entry) ? entry : null)
   if (dir === null || !root.isDirectory(dir)) return null
-  const text = (name: string) => root.readText(`${dir}/${name}`)
+  // One listing says which attributes exist: opening absent ones costs a failed syscall and an
+  // Error each, thousands of them on a large host (bench/inspect.js).
+  const names = new Set(root.list(dir))
+  const text = (name: string) => (names.has(name) ? root.readText(`${dir}/${name}`) : null)
   const hex = (name: string) => parseNumber(text(name), 16)
   const dec = (name: string) => parseNumber(text(name), 10)
   const override = text('driver_override')
-  const group = root.linkName(`${dir}/iommu_group`)
-  const vfio = root.list(`${dir}/vfio-dev`).find((n) => /^vfio\d+$/.test(n))
+  const link = (name: string) => (names.has(name) ? root.linkName(`${dir}/${name}`) : null)
+  const group = link('iommu_group')
+  const vfio = names.has('vfio-dev')
+    ? root.list(`${dir}/vfio-dev`).find((n) => /^vfio\d+$/.test(n))
+    : undefined
   const resetMethod = text('reset_method')
   const bootVga = text('boot_vga')
-  const config = readConfig(root, `${dir}/config`)
+  const config = names.has('config') ? readConfig(root, `${dir}/config`) : null
   return {
     bdf,
     sysfsPath: dir,
@@ -61,18 +67,17 @@ export function readPciDevice(root: Root, bdf: string): PciDeviceSysfs | null {
     subsystemDevice: hex('subsystem_device'),
     classCode: hex('class'),
     revision: hex('revision'),
-    driver: root.linkName(`${dir}/driver`),
+    driver: link('driver'),
     driverOverride: override === null || override === '(null)' ? null : override,
     group: group === null ? null : Number(group),
-    unit: root.linkName(`${dir}/iommu`),
+    unit: link('iommu'),
     numaNode: dec('numa_node'),
     resetMethods: resetMethod === null ? null : resetMethod.split(/\s+/).filter(Boolean),
     bootVga: bootVga === null ? null : bootVga === '1',
     sriovTotalVfs: dec('sriov_totalvfs'),
     sriovNumVfs: dec('sriov_numvfs'),
-    physfn: root.linkName(`${dir}/physfn`),
-    virtfns: root
-      .list(dir)
+    physfn: link('physfn'),
+    virtfns: [...names]
       .filter((n) => /^virtfn\d+$/.test(n))
       .sort((a, b) => Number(a.slice(6)) - Number(b.slice(6)))
       .map((n) => root.linkName(`${dir}/${n}`))

@@ -1,0 +1,90 @@
+import {Args} from '@oclif/core'
+
+import {BaseCommand} from '../base-command.js'
+import {explain} from '../iommufd/explain.js'
+import {HwInfoRecord, readHwInfo} from '../model/hwinfo.js'
+import {bold, fields, table} from '../render/style.js'
+import {locateVfioDevice} from '../vfio/locate.js'
+
+export default class HwInfo extends BaseCommand<typeof HwInfo> {
+  static args = {
+    bdf: Args.string({
+      description: 'PCI address of a device on vfio-pci, e.g. 0000:00:03.0.',
+      required: true,
+    }),
+  }
+
+  static description = `Binds the device's VFIO cdev to a fresh iommufd and reports IOMMU_GET_HW_INFO: the IOMMU type and its registers (VT-d cap/ecap under the same field names as \`units show\`, ARM SMMUv3 IDRs, AMD EFR), the capabilities iommufd reports for this device (dirty tracking, PASID execute/privileged, ATS not supported), the PASID width, and the IOVA ranges an IOAS attached to this device would have. Everything is released before it exits. The device must be on vfio-pci.`
+
+  static examples = [
+    {
+      command: 'sudo <%= config.bin %> <%= command.id %> 0000:00:03.0',
+      description: 'What the IOMMU offers this device.',
+    },
+    {
+      command:
+        "sudo <%= config.bin %> <%= command.id %> 0000:00:03.0 --json | jq '.capabilities.dirtyTracking'",
+      description: 'Can live migration track dirty pages for it?',
+    },
+  ]
+
+  static summary = 'Ask iommufd what the IOMMU can do for a device (IOMMU_GET_HW_INFO).'
+
+  async run(): Promise<HwInfoRecord> {
+    const loc = locateVfioDevice(this.root, this.args.bdf, 'cdev')
+    let record: HwInfoRecord
+    try {
+      record = readHwInfo(loc)
+    } catch (error) {
+      throw explain(error)
+    }
+    if (!this.jsonEnabled()) this.render(record)
+    return record
+  }
+
+  private render(r: HwInfoRecord): void {
+    const c = r.capabilities
+    this.log(
+      fields([
+        ['device', `${r.bdf} (${r.cdev})`],
+        ['iommu type', `${r.type} (${r.typeId})`],
+        [
+          'capabilities',
+          `${c.raw}: dirty tracking ${c.dirtyTracking ? 'yes' : 'no'}, PASID exec ${c.pasidExecute ? 'yes' : 'no'}, PASID priv ${c.pasidPrivileged ? 'yes' : 'no'}, ATS ${c.atsNotSupported ? 'not supported' : 'usable'}`,
+        ],
+        ['pasid width', r.maxPasidLog2 ? `${r.maxPasidLog2} bits` : 'no PASID'],
+      ]),
+    )
+    if (r.vtd)
+      this.log(
+        fields([
+          ['vt-d', r.vtd.summary],
+          ['cap', r.vtd.cap],
+          ['ecap', r.vtd.ecap],
+          ['flags', r.vtd.flags],
+        ]),
+      )
+    if (r.smmuv3)
+      this.log(
+        fields([
+          ['idr', r.smmuv3.idr.join(' ')],
+          ['iidr', r.smmuv3.iidr],
+          ['aidr', r.smmuv3.aidr],
+        ]),
+      )
+    if (r.amd)
+      this.log(
+        fields([
+          ['efr', r.amd.efr],
+          ['efr2', r.amd.efr2],
+        ]),
+      )
+    this.log(`\n${bold('IOVA ranges of an IOAS attached to it')}`)
+    this.log(
+      table(
+        ['START', 'LAST'],
+        r.iovaRanges.map((x) => [x.start, x.last]),
+      ),
+    )
+  }
+}

@@ -1,0 +1,71 @@
+import {Args} from '@oclif/core'
+
+import {BaseCommand} from '../base-command.js'
+import {ExitCode} from '../errors.js'
+import {explain} from '../iommufd/explain.js'
+import {ProbeRecord, runProbe} from '../model/probe.js'
+import {result as paint, table} from '../render/style.js'
+import {locateVfioDevice} from '../vfio/locate.js'
+
+export default class Probe extends BaseCommand<typeof Probe> {
+  static args = {
+    bdf: Args.string({
+      description: 'PCI address of a device on vfio-pci, e.g. 0000:00:03.0.',
+      required: true,
+    }),
+  }
+
+  static description = `The quick answer to "will this device work with iommufd here?": opens /dev/iommu, allocates an IOAS, binds the device's VFIO cdev, attaches it, maps a 2 MiB buffer at a kernel-chosen and at a fixed IOVA, reads the IOVA ranges, allocates HWPTs (plain, with dirty tracking, as a nest parent), attaches to the HWPT, tries a PASID attach, then unmaps, detaches and destroys. Each step reports ok, unsupported (with the reason) or failed. The device is left as it was found.
+
+Exit status: 0 when no step failed (unsupported features are not failures), 1 otherwise.`
+
+  static examples = [
+    {
+      command: 'sudo <%= config.bin %> <%= command.id %> 0000:00:03.0',
+      description: 'Exercise iommufd with one device.',
+    },
+    {
+      command:
+        'sudo <%= config.bin %> <%= command.id %> 0000:00:03.0 --json | jq -r \'.steps[] | select(.result != "ok") | .step + ": " + .detail\'',
+      description: 'Only what did not work, and why.',
+    },
+  ]
+
+  static summary = 'Run a whole iommufd create/attach/map/teardown cycle on a device, step by step.'
+
+  async run(): Promise<ProbeRecord> {
+    const loc = locateVfioDevice(this.root, this.args.bdf, 'cdev')
+    let record: ProbeRecord
+    try {
+      record = runProbe(loc)
+    } catch (error) {
+      throw explain(error)
+    }
+    if (!this.jsonEnabled()) {
+      this.log(
+        table(
+          ['RESULT', 'STEP', 'CALL', 'DETAIL'],
+          record.steps.map((s) => [
+            paint(
+              s.result === 'ok'
+                ? 'pass'
+                : s.result === 'failed'
+                  ? 'fail'
+                  : s.result === 'unsupported'
+                    ? 'warn'
+                    : 'skip',
+            ).replace(/PASS|FAIL|WARN|SKIP/, s.result),
+            s.step,
+            s.call,
+            s.errno ? `${s.errno}: ${s.detail}` : s.detail,
+          ]),
+        ),
+      )
+      this.log(
+        `\n${record.ok ? 'iommufd works with this device' : 'some steps failed'} (${record.steps.filter((s) => s.result === 'ok').length} of ${record.steps.length} steps ok)`,
+      )
+    }
+    process.exitCode = record.ok ? ExitCode.ok : ExitCode.failure
+    return record
+  }
+}

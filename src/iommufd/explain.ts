@@ -1,0 +1,55 @@
+import {ExitCode, IommuctlError} from '../errors.js'
+import {SyscallError} from '../native/errors.js'
+
+/** What an errno means for iommufd and VFIO calls, in the user's terms (include/uapi/linux/iommufd.h). */
+const MEANING: Record<string, string> = {
+  ENOTTY:
+    'this kernel does not have this ioctl: it is too old, or built without it (CONFIG_IOMMUFD, CONFIG_VFIO_DEVICE_CDEV)',
+  E2BIG: "the kernel's version of the struct is older than this tool's and it rejects the newer fields",
+  EOPNOTSUPP: 'the IOMMU hardware or its driver does not support this',
+  EBUSY: 'the device is in use: another process holds it open, or it is already bound',
+  ENOENT: 'no such object (id) in this iommufd',
+  EACCES: 'permission denied: see the mode and owner of the node (`iommuctl status`), or run as root',
+  ENOMEM: 'out of memory, or over the locked-memory limit (RLIMIT_MEMLOCK)',
+  EINVAL: 'the kernel rejected an argument',
+}
+
+/** Operation-specific readings, which beat the generic ones. */
+function specific(op: string, errno: string): string | null {
+  if (op === 'VFIO_DEVICE_BIND_IOMMUFD' && errno === 'EPERM') {
+    return 'the platform has no interrupt remapping, so the device could forge interrupts; iommufd refuses it unless /sys/module/iommufd/parameters/allow_unsafe_interrupts is 1, which accepts that risk'
+  }
+  if (op === 'VFIO_DEVICE_BIND_IOMMUFD' && errno === 'EINVAL') {
+    return 'the device is already in use: another process (or descriptor) has it bound, or opened it through its legacy VFIO group; a device is bound once at a time'
+  }
+  if (op.startsWith('open /dev/iommu') && errno === 'ENOENT') {
+    return 'there is no /dev/iommu: the kernel lacks CONFIG_IOMMUFD or the iommufd module is not loaded (modprobe iommufd)'
+  }
+  if (op.startsWith('open /dev/vfio') && errno === 'EBUSY') return 'another process has the device open'
+  if (op.includes('PASID') && errno === 'EINVAL')
+    return 'the device cannot use this PASID: it has no PASID capability, or the PASID is out of its range'
+  if (op === 'IOMMU_IOAS_MAP' && errno === 'ENOMEM')
+    return 'pinning the memory would exceed RLIMIT_MEMLOCK, or memory is short'
+  if (op === 'IOMMU_IOAS_MAP' && errno === 'EEXIST') return 'that IOVA range is already mapped'
+  if (op === 'IOMMU_IOAS_UNMAP' && errno === 'ENOENT') return 'nothing is mapped there'
+  return null
+}
+
+export function explainErrno(op: string, errno: string): string {
+  return specific(op, errno) ?? MEANING[errno] ?? 'the kernel refused'
+}
+
+/** Turns a failed syscall into the error a user reads: what failed, why in their terms, the errno kept. */
+export function explain(error: unknown): unknown {
+  if (!(error instanceof SyscallError)) return error
+  const unavailable =
+    error.errnoName === 'ENOTTY' || (error.op.startsWith('open /dev/iommu') && error.errnoName === 'ENOENT')
+  return new IommuctlError(
+    'SYSCALL_FAILED',
+    `${error.op} failed (${error.errnoName}): ${explainErrno(error.op, error.errnoName)}.`,
+    {
+      errno: error.errnoName,
+      exit: unavailable ? ExitCode.unavailable : ExitCode.failure,
+    },
+  )
+}

@@ -1,0 +1,227 @@
+// The object model over one /dev/iommu descriptor. Every object (IOAS, HWPT, bound device)
+// lives inside it and dies with it, so Iommufd owns the descriptor and is the one place that
+// closes it.
+import {closeQuietly, ioctlMemory, ioctlStruct, openDevice} from '../native/ioctl.js'
+import {NativeMemory} from '../native/memory.js'
+import * as U from '../native/uapi/iommufd.js'
+
+export interface IovaRange {
+  start: bigint
+  last: bigint
+}
+
+export interface HwInfo {
+  type: number
+  data: Buffer
+  capabilities: bigint
+  maxPasidLog2: number
+}
+
+export interface MapRequest {
+  /** Address of the memory in this process. */
+  userVa: bigint
+  length: bigint
+  /** A fixed IOVA; the kernel chooses when absent. */
+  iova?: bigint
+  writeable?: boolean
+}
+
+export class Iommufd {
+  private closed = false
+
+  private constructor(readonly fd: number) {}
+
+  static open(path = '/dev/iommu'): Iommufd {
+    return new Iommufd(openDevice(path))
+  }
+
+  ioasAlloc(): number {
+    return ioctlStruct(this.fd, 'IOMMU_IOAS_ALLOC', U.IOMMU_IOAS_ALLOC, U.iommu_ioas_alloc).out_ioas_id
+  }
+
+  destroy(id: number): void {
+    ioctlStruct(this.fd, `IOMMU_DESTROY of object ${id}`, U.IOMMU_DESTROY, U.iommu_destroy, {id})
+  }
+
+  map(ioasId: number, m: MapRequest): bigint {
+    const flags =
+      U.IOMMU_IOAS_MAP_READABLE |
+      (m.writeable === false ? 0 : U.IOMMU_IOAS_MAP_WRITEABLE) |
+      (m.iova === undefined ? 0 : U.IOMMU_IOAS_MAP_FIXED_IOVA)
+    return ioctlStruct(this.fd, 'IOMMU_IOAS_MAP', U.IOMMU_IOAS_MAP, U.iommu_ioas_map, {
+      flags,
+      ioas_id: ioasId,
+      user_va: m.userVa,
+      length: m.length,
+      iova: m.iova ?? 0n,
+    }).iova
+  }
+
+  mapFile(ioasId: number, fd: number, start: bigint, length: bigint, iova?: bigint): bigint {
+    const flags =
+      U.IOMMU_IOAS_MAP_READABLE |
+      U.IOMMU_IOAS_MAP_WRITEABLE |
+      (iova === undefined ? 0 : U.IOMMU_IOAS_MAP_FIXED_IOVA)
+    return ioctlStruct(this.fd, 'IOMMU_IOAS_MAP_FILE', U.IOMMU_IOAS_MAP_FILE, U.iommu_ioas_map_file, {
+      flags,
+      ioas_id: ioasId,
+      fd,
+      start,
+      length,
+      iova: iova ?? 0n,
+    }).iova
+  }
+
+  /** Unmaps [iova, iova+length); length 0 with iova 0 unmaps everything. Returns the bytes unmapped. */
+  unmap(ioasId: number, iova: bigint, length: bigint): bigint {
+    return ioctlStruct(this.fd, 'IOMMU_IOAS_UNMAP', U.IOMMU_IOAS_UNMAP, U.iommu_ioas_unmap, {
+      ioas_id: ioasId,
+      iova,
+      length,
+    }).length
+  }
+
+  copy(dstIoasId: number, srcIoasId: number, srcIova: bigint, length: bigint, dstIova?: bigint): bigint {
+    const flags =
+      U.IOMMU_IOAS_MAP_READABLE |
+      U.IOMMU_IOAS_MAP_WRITEABLE |
+      (dstIova === undefined ? 0 : U.IOMMU_IOAS_MAP_FIXED_IOVA)
+    return ioctlStruct(this.fd, 'IOMMU_IOAS_COPY', U.IOMMU_IOAS_COPY, U.iommu_ioas_copy, {
+      flags,
+      dst_ioas_id: dstIoasId,
+      src_ioas_id: srcIoasId,
+      length,
+      dst_iova: dstIova ?? 0n,
+      src_iova: srcIova,
+    }).dst_iova
+  }
+
+  /** The usable IOVA ranges: asks once for the count (the kernel answers EMSGSIZE), then for the ranges. */
+  iovaRanges(ioasId: number): IovaRange[] {
+    const head = U.iommu_ioas_iova_ranges
+    let capacity = 8
+    for (;;) {
+      const mem = new NativeMemory(head.size + U.iommu_iova_range.size * capacity)
+      try {
+        head.encodeInto(mem.bytes, {
+          ioas_id: ioasId,
+          num_iovas: capacity,
+          allowed_iovas: mem.address + BigInt(head.size),
+        })
+        try {
+          ioctlMemory(this.fd, 'IOMMU_IOAS_IOVA_RANGES', U.IOMMU_IOAS_IOVA_RANGES, mem)
+        } catch (error) {
+          const need = head.decode(mem.bytes).num_iovas
+          if ((error as {errnoName?: string}).errnoName === 'EMSGSIZE' && need > capacity) {
+            capacity = need
+            continue
+          }
+          throw error
+        }
+        const n = head.decode(mem.bytes).num_iovas
+        return U.iommu_iova_range
+          .decodeArray(mem.bytes, n, head.size)
+          .map((r) => ({start: r.start, last: r.last}))
+      } finally {
+        mem.free()
+      }
+    }
+  }
+
+  allowIovas(ioasId: number, ranges: IovaRange[]): void {
+    const head = U.iommu_ioas_allow_iovas
+    const mem = new NativeMemory(head.size + U.iommu_iova_range.size * ranges.length)
+    try {
+      head.encodeInto(mem.bytes, {
+        ioas_id: ioasId,
+        num_iovas: ranges.length,
+        allowed_iovas: mem.address + BigInt(head.size),
+      })
+      U.iommu_iova_range.encodeArray(ranges).copy(mem.bytes, head.size)
+      ioctlMemory(this.fd, 'IOMMU_IOAS_ALLOW_IOVAS', U.IOMMU_IOAS_ALLOW_IOVAS, mem)
+    } finally {
+      mem.free()
+    }
+  }
+
+  /** IOMMU_OPTION: get (op GET) or set a global or per-object option; returns val64. */
+  option(option: number, op: number, objectId = 0, value = 0n): bigint {
+    return ioctlStruct(this.fd, 'IOMMU_OPTION', U.IOMMU_OPTION, U.iommu_option, {
+      option_id: option,
+      op,
+      object_id: objectId,
+      val64: value,
+    }).val64
+  }
+
+  hwptAlloc(devId: number, ptId: number, flags = 0): number {
+    return ioctlStruct(this.fd, 'IOMMU_HWPT_ALLOC', U.IOMMU_HWPT_ALLOC, U.iommu_hwpt_alloc, {
+      flags,
+      dev_id: devId,
+      pt_id: ptId,
+    }).out_hwpt_id
+  }
+
+  hwInfo(devId: number): HwInfo {
+    const data = new NativeMemory(256)
+    try {
+      const out = ioctlStruct(this.fd, 'IOMMU_GET_HW_INFO', U.IOMMU_GET_HW_INFO, U.iommu_hw_info, {
+        dev_id: devId,
+        data_len: data.size,
+        data_uptr: data.address,
+      })
+      return {
+        type: out.out_data_type,
+        data: data.snapshot().subarray(0, out.data_len),
+        capabilities: out.out_capabilities,
+        maxPasidLog2: out.out_max_pasid_log2,
+      }
+    } finally {
+      data.free()
+    }
+  }
+
+  setDirtyTracking(hwptId: number, enable: boolean): void {
+    ioctlStruct(
+      this.fd,
+      'IOMMU_HWPT_SET_DIRTY_TRACKING',
+      U.IOMMU_HWPT_SET_DIRTY_TRACKING,
+      U.iommu_hwpt_set_dirty_tracking,
+      {
+        flags: enable ? U.IOMMU_HWPT_DIRTY_TRACKING_ENABLE : 0,
+        hwpt_id: hwptId,
+      },
+    )
+  }
+
+  /** Reads (and clears) dirty bits for [iova, iova+length) at pageSize granularity. */
+  dirtyBitmap(hwptId: number, iova: bigint, length: bigint, pageSize: bigint): Buffer {
+    const bits = Number((length / pageSize + 63n) / 64n) * 8
+    const bitmap = new NativeMemory(bits)
+    try {
+      ioctlStruct(
+        this.fd,
+        'IOMMU_HWPT_GET_DIRTY_BITMAP',
+        U.IOMMU_HWPT_GET_DIRTY_BITMAP,
+        U.iommu_hwpt_get_dirty_bitmap,
+        {
+          hwpt_id: hwptId,
+          iova,
+          length,
+          page_size: pageSize,
+          data: bitmap.address,
+        },
+      )
+      return bitmap.snapshot()
+    } finally {
+      bitmap.free()
+    }
+  }
+
+  /** Closes the descriptor, which destroys every object in it. Idempotent; never throws. */
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    closeQuietly(this.fd)
+  }
+}

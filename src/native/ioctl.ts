@@ -1,0 +1,55 @@
+import {SyscallError} from './errors.js'
+import {AnyStruct, EncodeValues, StructValues} from './layout.js'
+import {ioctlInt, ioctlPtr, O_CLOEXEC, O_RDWR, sysClose, sysOpen} from './libc.js'
+import {NativeMemory, withMemory} from './memory.js'
+
+/**
+ * Issues `request` with a struct encoded into native memory and returns the struct as the
+ * kernel left it. Throws SyscallError naming `op` when the kernel refuses.
+ */
+export function ioctlStruct<S extends AnyStruct>(
+  fd: number,
+  op: string,
+  request: number,
+  struct: S,
+  values: EncodeValues<StructValues<S>> = {},
+): StructValues<S> {
+  return withMemory(struct.encode(values), (mem) => {
+    const r = ioctlPtr(fd, request, mem.ptr)
+    if (r.errno) throw new SyscallError(op, r.errno)
+    return struct.decode(mem.bytes) as StructValues<S>
+  })
+}
+
+/** Issues `request` on raw bytes (tests use it for sizes one byte short or long). Returns errno, 0 on success. */
+export function ioctlBytes(fd: number, request: number, bytes: Buffer): {errno: number; out: Buffer} {
+  return withMemory(bytes, (mem) => {
+    const r = ioctlPtr(fd, request, mem.ptr)
+    return {errno: r.errno, out: mem.snapshot()}
+  })
+}
+
+/** Issues `request` with memory the caller has laid out (structs pointing at other native memory). */
+export function ioctlMemory(fd: number, op: string, request: number, mem: NativeMemory): void {
+  const r = ioctlPtr(fd, request, mem.ptr)
+  if (r.errno) throw new SyscallError(op, r.errno)
+}
+
+/** Issues `request` with an integer argument; returns the kernel's (non-negative) result. */
+export function ioctlValue(fd: number, op: string, request: number, arg: number): number {
+  const r = ioctlInt(fd, request, arg)
+  if (r.errno) throw new SyscallError(op, r.errno)
+  return r.value
+}
+
+/** Opens a device node read-write and close-on-exec. */
+export function openDevice(path: string): number {
+  const r = sysOpen(path, O_RDWR | O_CLOEXEC)
+  if (r.errno) throw new SyscallError(`open ${path}`, r.errno)
+  return r.value
+}
+
+/** Closes a descriptor; reports instead of throwing, since it runs in cleanup. */
+export function closeQuietly(fd: number): number {
+  return sysClose(fd).errno
+}

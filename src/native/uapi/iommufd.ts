@@ -1,0 +1,263 @@
+// Mirrors include/uapi/linux/iommufd.h of Linux 7.2: the /dev/iommu ioctls iommuctl issues,
+// their structs and the constants they use. Names are the header's, so that grep finds both.
+// Every ioctl takes a struct whose first __u32 is its size; encode() fills it in.
+//
+// 7.2 also has IOMMU_VFIO_IOAS, IOMMU_HWPT_INVALIDATE, IOMMU_FAULT_QUEUE_ALLOC,
+// IOMMU_VIOMMU_ALLOC, IOMMU_VDEVICE_ALLOC, IOMMU_IOAS_CHANGE_PROCESS, IOMMU_VEVENTQ_ALLOC and
+// IOMMU_HW_QUEUE_ALLOC; only their command numbers are here.
+import {_IO, defineStruct} from '../layout.js'
+
+export const IOMMUFD_TYPE = 0x3b // ';'
+
+export const IOMMUFD_CMD_BASE = 0x80
+export const IOMMUFD_CMD_DESTROY = IOMMUFD_CMD_BASE
+export const IOMMUFD_CMD_IOAS_ALLOC = 0x81
+export const IOMMUFD_CMD_IOAS_ALLOW_IOVAS = 0x82
+export const IOMMUFD_CMD_IOAS_COPY = 0x83
+export const IOMMUFD_CMD_IOAS_IOVA_RANGES = 0x84
+export const IOMMUFD_CMD_IOAS_MAP = 0x85
+export const IOMMUFD_CMD_IOAS_UNMAP = 0x86
+export const IOMMUFD_CMD_OPTION = 0x87
+export const IOMMUFD_CMD_VFIO_IOAS = 0x88
+export const IOMMUFD_CMD_HWPT_ALLOC = 0x89
+export const IOMMUFD_CMD_GET_HW_INFO = 0x8a
+export const IOMMUFD_CMD_HWPT_SET_DIRTY_TRACKING = 0x8b
+export const IOMMUFD_CMD_HWPT_GET_DIRTY_BITMAP = 0x8c
+export const IOMMUFD_CMD_HWPT_INVALIDATE = 0x8d
+export const IOMMUFD_CMD_FAULT_QUEUE_ALLOC = 0x8e
+export const IOMMUFD_CMD_IOAS_MAP_FILE = 0x8f
+export const IOMMUFD_CMD_VIOMMU_ALLOC = 0x90
+export const IOMMUFD_CMD_VDEVICE_ALLOC = 0x91
+export const IOMMUFD_CMD_IOAS_CHANGE_PROCESS = 0x92
+export const IOMMUFD_CMD_VEVENTQ_ALLOC = 0x93
+export const IOMMUFD_CMD_HW_QUEUE_ALLOC = 0x94
+
+// IOMMU_DESTROY
+export const iommu_destroy = defineStruct('iommu_destroy', [
+  ['size', 'u32'],
+  ['id', 'u32'],
+])
+export const IOMMU_DESTROY = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_DESTROY)
+
+// IOMMU_IOAS_ALLOC
+export const iommu_ioas_alloc = defineStruct('iommu_ioas_alloc', [
+  ['size', 'u32'],
+  ['flags', 'u32'],
+  ['out_ioas_id', 'u32'],
+])
+export const IOMMU_IOAS_ALLOC = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_ALLOC)
+
+/** An interval of IOVA space, `last` inclusive; arrays of it are what allowed_iovas points at. */
+export const iommu_iova_range = defineStruct('iommu_iova_range', [
+  ['start', 'aligned_u64'],
+  ['last', 'aligned_u64'],
+])
+
+// IOMMU_IOAS_IOVA_RANGES: num_iovas in, the total out (EMSGSIZE when the array was too short).
+export const iommu_ioas_iova_ranges = defineStruct('iommu_ioas_iova_ranges', [
+  ['size', 'u32'],
+  ['ioas_id', 'u32'],
+  ['num_iovas', 'u32'],
+  ['__reserved', 'u32'],
+  ['allowed_iovas', 'aligned_u64'],
+  ['out_iova_alignment', 'aligned_u64'],
+])
+export const IOMMU_IOAS_IOVA_RANGES = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_IOVA_RANGES)
+
+// IOMMU_IOAS_ALLOW_IOVAS
+export const iommu_ioas_allow_iovas = defineStruct('iommu_ioas_allow_iovas', [
+  ['size', 'u32'],
+  ['ioas_id', 'u32'],
+  ['num_iovas', 'u32'],
+  ['__reserved', 'u32'],
+  ['allowed_iovas', 'aligned_u64'],
+])
+export const IOMMU_IOAS_ALLOW_IOVAS = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_ALLOW_IOVAS)
+
+// enum iommufd_ioas_map_flags: for IOMMU_IOAS_MAP, IOMMU_IOAS_MAP_FILE and IOMMU_IOAS_COPY.
+export const IOMMU_IOAS_MAP_FIXED_IOVA = 1 << 0
+export const IOMMU_IOAS_MAP_WRITEABLE = 1 << 1
+export const IOMMU_IOAS_MAP_READABLE = 1 << 2
+
+// IOMMU_IOAS_MAP
+export const iommu_ioas_map = defineStruct('iommu_ioas_map', [
+  ['size', 'u32'],
+  ['flags', 'u32'],
+  ['ioas_id', 'u32'],
+  ['__reserved', 'u32'],
+  ['user_va', 'aligned_u64'],
+  ['length', 'aligned_u64'],
+  ['iova', 'aligned_u64'],
+])
+export const IOMMU_IOAS_MAP = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_MAP)
+
+// IOMMU_IOAS_MAP_FILE: a memfd (or a supported dma-buf) instead of a user pointer.
+export const iommu_ioas_map_file = defineStruct('iommu_ioas_map_file', [
+  ['size', 'u32'],
+  ['flags', 'u32'],
+  ['ioas_id', 'u32'],
+  ['fd', 's32'],
+  ['start', 'aligned_u64'],
+  ['length', 'aligned_u64'],
+  ['iova', 'aligned_u64'],
+])
+export const IOMMU_IOAS_MAP_FILE = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_MAP_FILE)
+
+// IOMMU_IOAS_COPY
+export const iommu_ioas_copy = defineStruct('iommu_ioas_copy', [
+  ['size', 'u32'],
+  ['flags', 'u32'],
+  ['dst_ioas_id', 'u32'],
+  ['src_ioas_id', 'u32'],
+  ['length', 'aligned_u64'],
+  ['dst_iova', 'aligned_u64'],
+  ['src_iova', 'aligned_u64'],
+])
+export const IOMMU_IOAS_COPY = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_COPY)
+
+// IOMMU_IOAS_UNMAP: length returns the bytes unmapped; iova 0 with length U64_MAX unmaps all.
+export const iommu_ioas_unmap = defineStruct('iommu_ioas_unmap', [
+  ['size', 'u32'],
+  ['ioas_id', 'u32'],
+  ['iova', 'aligned_u64'],
+  ['length', 'aligned_u64'],
+])
+export const IOMMU_IOAS_UNMAP = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_UNMAP)
+
+// enum iommufd_option
+export const IOMMU_OPTION_RLIMIT_MODE = 0
+export const IOMMU_OPTION_HUGE_PAGES = 1
+// enum iommufd_option_ops
+export const IOMMU_OPTION_OP_SET = 0
+export const IOMMU_OPTION_OP_GET = 1
+
+// IOMMU_OPTION: note the __u16 op.
+export const iommu_option = defineStruct('iommu_option', [
+  ['size', 'u32'],
+  ['option_id', 'u32'],
+  ['op', 'u16'],
+  ['__reserved', 'u16'],
+  ['object_id', 'u32'],
+  ['val64', 'aligned_u64'],
+])
+export const IOMMU_OPTION = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_OPTION)
+
+// enum iommufd_hwpt_alloc_flags
+export const IOMMU_HWPT_ALLOC_NEST_PARENT = 1 << 0
+export const IOMMU_HWPT_ALLOC_DIRTY_TRACKING = 1 << 1
+export const IOMMU_HWPT_FAULT_ID_VALID = 1 << 2
+export const IOMMU_HWPT_ALLOC_PASID = 1 << 3
+
+// enum iommu_hwpt_data_type
+export const IOMMU_HWPT_DATA_NONE = 0
+export const IOMMU_HWPT_DATA_VTD_S1 = 1
+export const IOMMU_HWPT_DATA_ARM_SMMUV3 = 2
+export const IOMMU_HWPT_DATA_AMD_GUEST = 3
+
+// IOMMU_HWPT_ALLOC: the kernel's minimum size ends at __reserved; data_* and fault_id came later.
+export const iommu_hwpt_alloc = defineStruct('iommu_hwpt_alloc', [
+  ['size', 'u32'],
+  ['flags', 'u32'],
+  ['dev_id', 'u32'],
+  ['pt_id', 'u32'],
+  ['out_hwpt_id', 'u32'],
+  ['__reserved', 'u32'],
+  ['data_type', 'u32'],
+  ['data_len', 'u32'],
+  ['data_uptr', 'aligned_u64'],
+  ['fault_id', 'u32'],
+  ['__reserved2', 'u32'],
+])
+export const IOMMU_HWPT_ALLOC = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_HWPT_ALLOC)
+
+// enum iommu_hw_info_vtd_flags
+export const IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17 = 1 << 0
+
+/** IOMMU_GET_HW_INFO data for IOMMU_HW_INFO_TYPE_INTEL_VTD. */
+export const iommu_hw_info_vtd = defineStruct('iommu_hw_info_vtd', [
+  ['flags', 'u32'],
+  ['__reserved', 'u32'],
+  ['cap_reg', 'aligned_u64'],
+  ['ecap_reg', 'aligned_u64'],
+])
+
+/** IOMMU_GET_HW_INFO data for IOMMU_HW_INFO_TYPE_ARM_SMMUV3. */
+export const iommu_hw_info_arm_smmuv3 = defineStruct('iommu_hw_info_arm_smmuv3', [
+  ['flags', 'u32'],
+  ['__reserved', 'u32'],
+  ['idr', 'u32', 6],
+  ['iidr', 'u32'],
+  ['aidr', 'u32'],
+])
+
+/** IOMMU_GET_HW_INFO data for IOMMU_HW_INFO_TYPE_AMD: the raw EFR and EFR2 registers. */
+export const iommu_hw_info_amd = defineStruct('iommu_hw_info_amd', [
+  ['efr', 'aligned_u64'],
+  ['efr2', 'aligned_u64'],
+])
+
+// enum iommu_hw_info_type (NONE, as output, and DEFAULT, as input, are both 0)
+export const IOMMU_HW_INFO_TYPE_NONE = 0
+export const IOMMU_HW_INFO_TYPE_DEFAULT = 0
+export const IOMMU_HW_INFO_TYPE_INTEL_VTD = 1
+export const IOMMU_HW_INFO_TYPE_ARM_SMMUV3 = 2
+export const IOMMU_HW_INFO_TYPE_TEGRA241_CMDQV = 3
+export const IOMMU_HW_INFO_TYPE_AMD = 4
+
+// enum iommufd_hw_capabilities: bits of iommu_hw_info.out_capabilities
+export const IOMMU_HW_CAP_DIRTY_TRACKING = 1 << 0
+export const IOMMU_HW_CAP_PCI_PASID_EXEC = 1 << 1
+export const IOMMU_HW_CAP_PCI_PASID_PRIV = 1 << 2
+export const IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED = 1 << 3
+
+// enum iommufd_hw_info_flags
+export const IOMMU_HW_INFO_FLAG_INPUT_TYPE = 1 << 0
+
+// IOMMU_GET_HW_INFO: in_data_type and out_data_type are one __u32 (an anonymous union);
+// in_data_type is read only with IOMMU_HW_INFO_FLAG_INPUT_TYPE.
+export const iommu_hw_info = defineStruct('iommu_hw_info', [
+  ['size', 'u32'],
+  ['flags', 'u32'],
+  ['dev_id', 'u32'],
+  ['data_len', 'u32'],
+  ['data_uptr', 'aligned_u64'],
+  {
+    union: [
+      ['in_data_type', 'u32'],
+      ['out_data_type', 'u32'],
+    ],
+  },
+  ['out_max_pasid_log2', 'u8'],
+  ['__reserved', 'u8', 3],
+  ['out_capabilities', 'aligned_u64'],
+])
+export const IOMMU_GET_HW_INFO = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_GET_HW_INFO)
+
+// enum iommufd_hwpt_set_dirty_tracking_flags
+export const IOMMU_HWPT_DIRTY_TRACKING_ENABLE = 1
+
+// IOMMU_HWPT_SET_DIRTY_TRACKING
+export const iommu_hwpt_set_dirty_tracking = defineStruct('iommu_hwpt_set_dirty_tracking', [
+  ['size', 'u32'],
+  ['flags', 'u32'],
+  ['hwpt_id', 'u32'],
+  ['__reserved', 'u32'],
+])
+export const IOMMU_HWPT_SET_DIRTY_TRACKING = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_HWPT_SET_DIRTY_TRACKING)
+
+// enum iommufd_hwpt_get_dirty_bitmap_flags
+export const IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR = 1
+
+// IOMMU_HWPT_GET_DIRTY_BITMAP: data points at a bitmap of one bit per page_size from iova.
+// Unlike most, hwpt_id comes before flags.
+export const iommu_hwpt_get_dirty_bitmap = defineStruct('iommu_hwpt_get_dirty_bitmap', [
+  ['size', 'u32'],
+  ['hwpt_id', 'u32'],
+  ['flags', 'u32'],
+  ['__reserved', 'u32'],
+  ['iova', 'aligned_u64'],
+  ['length', 'aligned_u64'],
+  ['page_size', 'aligned_u64'],
+  ['data', 'aligned_u64'],
+])
+export const IOMMU_HWPT_GET_DIRTY_BITMAP = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_HWPT_GET_DIRTY_BITMAP)

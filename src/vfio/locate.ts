@@ -1,0 +1,73 @@
+import {ExitCode, IommuctlError} from '../errors.js'
+import {BDF_PATTERN, readPciDevice} from '../sysfs/pci.js'
+import {Root} from '../sysfs/root.js'
+
+/** Where a device's VFIO interfaces are, once it is known to be on a VFIO driver. */
+export interface VfioLocation {
+  bdf: string
+  driver: string
+  group: number | null
+  /** /dev/vfio/devices/vfioN, the device's cdev (CONFIG_VFIO_DEVICE_CDEV). */
+  cdev: string | null
+  /** /dev/vfio/GROUP, for the legacy container path. */
+  groupNode: string | null
+}
+
+/**
+ * Validates a BDF and finds its VFIO nodes on the live host, or says precisely why not:
+ * ioctls need the running kernel, a VFIO driver, and the node the path uses.
+ */
+export function locateVfioDevice(root: Root, bdf: string, need: 'cdev' | 'group'): VfioLocation {
+  if (!BDF_PATTERN.test(bdf)) {
+    throw new IommuctlError('BAD_BDF', `${JSON.stringify(bdf)} is not a PCI address.`, {
+      exit: ExitCode.usage,
+      suggestion:
+        'Give domain:bus:device.function in lowercase hex, e.g. 0000:00:03.0 (see `iommuctl devices`).',
+    })
+  }
+  if (root.isSnapshot || root.dir !== '/') {
+    throw new IommuctlError(
+      'NEEDS_LIVE_HOST',
+      `This talks to the running kernel; --root ${root.source} is not the live host.`,
+      {
+        exit: ExitCode.usage,
+        suggestion: 'Run it on the host itself, without --root.',
+      },
+    )
+  }
+  const dev = readPciDevice(root, bdf)
+  if (!dev) {
+    throw new IommuctlError('NO_SUCH_DEVICE', `No PCI device ${bdf} on this host.`, {
+      path: `/sys/bus/pci/devices/${bdf}`,
+      suggestion: 'List the devices with `iommuctl devices`.',
+    })
+  }
+  if (!dev.driver || !/vfio/.test(dev.driver)) {
+    const sysfs = `/sys/bus/pci/devices/${bdf}`
+    const moves = [
+      `echo vfio-pci > ${sysfs}/driver_override`,
+      ...(dev.driver ? [`echo ${bdf} > ${sysfs}/driver/unbind`] : []),
+      `echo ${bdf} > /sys/bus/pci/drivers_probe`,
+    ]
+    throw new IommuctlError(
+      'NOT_ON_VFIO',
+      `${bdf} is ${dev.driver ? `bound to ${dev.driver}` : 'bound to no driver'}, not to vfio-pci: the kernel gives VFIO access only to devices on a VFIO driver.`,
+      {
+        path: `${sysfs}/driver`,
+        suggestion: `Move it (every device of IOMMU group ${dev.group ?? '?'} must move too), as root: ${moves.join(' && ')}`,
+      },
+    )
+  }
+  const groupNode = dev.group === null ? null : `/dev/vfio/${dev.group}`
+  if (need === 'cdev' && !dev.vfioCdev) {
+    throw new IommuctlError(
+      'NO_VFIO_CDEV',
+      `${bdf} has no VFIO device node (no vfio-dev/ in sysfs): the kernel lacks CONFIG_VFIO_DEVICE_CDEV.`,
+      {
+        exit: ExitCode.unavailable,
+        suggestion: 'Use the legacy container path: --legacy.',
+      },
+    )
+  }
+  return {bdf, driver: dev.driver, group: dev.group, cdev: dev.vfioCdev, groupNode}
+}

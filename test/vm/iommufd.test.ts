@@ -1,0 +1,176 @@
+import assert from 'node:assert/strict'
+import {execFileSync} from 'node:child_process'
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import {after, before, describe} from 'node:test'
+
+import {assertMatchesSchema} from '../helpers/schema.js'
+import {vmIt} from './guest.js'
+import {ensureKernel, explain, REPO, runInGuest} from './harness.js'
+import {TopologyName} from './topologies.js'
+
+const share = fs.mkdtempSync(path.join(os.tmpdir(), 'iommuctl-vm-iommufd-'))
+after(() => fs.rmSync(share, {recursive: true, force: true}))
+
+/** The C reference (test/vm/c/hwinfo.c), built against the test kernel's own UAPI headers. */
+before(() => {
+  if (process.env.IOMMUCTL_REQUIRE_VM !== '1' && !fs.existsSync('/usr/bin/gcc')) return
+  const include = path.join(ensureKernel(), 'include')
+  execFileSync('gcc', [
+    '-O2',
+    '-Wall',
+    '-Werror',
+    `-I${include}`,
+    '-o',
+    path.join(share, 'hwinfo'),
+    path.join(REPO, 'test/vm/c/hwinfo.c'),
+  ])
+})
+
+const E1000E = '0000:00:03.0'
+/** Hands the e1000e to vfio-pci the way an admin does by hand, and checks the kernel did it. */
+const BIND_VFIO = `S=/sys/bus/pci/devices/${E1000E}
+echo vfio-pci > $S/driver_override && echo ${E1000E} > $S/driver/unbind && echo ${E1000E} > /sys/bus/pci/drivers_probe
+[ "$(basename $(readlink $S/driver))" = vfio-pci ]`
+
+async function guest(topology: TopologyName, body: string) {
+  const dir = `/run/share/${topology}`
+  const r = await runInGuest(topology, {
+    command: `set -x\nmkdir -p ${dir}\ncd ${REPO}\nrun() { name=$1; shift; "$@" > ${dir}/$name.out 2> ${dir}/$name.err; echo $? > ${dir}/$name.rc; }\n${body}\ntrue`,
+    shareDir: share,
+  })
+  assert.equal(r.status, 0, explain(r))
+  const read = (name: string) => ({
+    rc: Number(fs.readFileSync(path.join(share, topology, `${name}.rc`), 'utf8')),
+    out: fs.readFileSync(path.join(share, topology, `${name}.out`), 'utf8'),
+    err: fs.readFileSync(path.join(share, topology, `${name}.err`), 'utf8'),
+  })
+  return read
+}
+
+describe('VM: hw-info and probe against the kernel', () => {
+  vmIt(
+    'intel: hw-info equals what C reads in the same boot; probe runs every step and leaves the device as found',
+    async () => {
+      const read = await guest(
+        'intel',
+        `${BIND_VFIO}
+run hwinfo node bin/run.js hw-info ${E1000E} --json
+run c /run/share/hwinfo /dev/vfio/devices/vfio0
+run probe node bin/run.js probe ${E1000E} --json
+run again /run/share/hwinfo /dev/vfio/devices/vfio0
+run driver readlink /sys/bus/pci/devices/${E1000E}/driver`,
+      )
+      const hw = read('hwinfo')
+      assert.equal(hw.rc, 0, hw.err)
+      const tool = JSON.parse(hw.out)
+      assertMatchesSchema('hw-info', tool)
+      const c = JSON.parse(read('c').out)
+      assert.equal(tool.typeId, c.type)
+      assert.equal(tool.type, 'intel-vtd')
+      assert.equal(tool.capabilities.raw, c.capabilities)
+      assert.equal(tool.maxPasidLog2, c.maxPasidLog2)
+      assert.equal(tool.vtd.cap, c.cap)
+      assert.equal(tool.vtd.ecap, c.ecap)
+      assert.equal(tool.vtd.flags, c.flags)
+      // ../shared/VM.md: the IOVA ranges of the same machine.
+      assert.deepEqual(tool.iovaRanges, [
+        {start: '0x0', last: '0xfedfffff'},
+        {start: '0xfef00000', last: '0xffffffffffff'},
+      ])
+
+      const probe = read('probe')
+      assert.equal(probe.rc, 0, probe.err)
+      const record = JSON.parse(probe.out)
+      assertMatchesSchema('probe', record)
+      const step = (name: string) => record.steps.find((s: {step: string}) => s.step === name)
+      assert.equal(step('map at an IOVA the kernel picks').detail, 'iova 0x1000')
+      assert.equal(step('map at a fixed IOVA').detail, 'iova 0x100000000')
+      assert.deepEqual(
+        [
+          step('allocate an HWPT with dirty tracking').result,
+          step('allocate an HWPT with dirty tracking').errno,
+        ],
+        ['unsupported', 'EOPNOTSUPP'],
+      )
+      assert.deepEqual(
+        [step('attach PASID 1 to the HWPT').result, step('attach PASID 1 to the HWPT').errno],
+        ['unsupported', 'EINVAL'],
+      )
+      assert.match(step('attach PASID 1 to the HWPT').detail, /no PASID capability/)
+      assert.equal(record.ok, true)
+      assert.equal(read('again').rc, 0, 'the device binds again after probe: nothing was left open')
+      assert.match(read('driver').out, /vfio-pci\n$/)
+    },
+  )
+
+  vmIt('virtio: bind fails with EPERM and says why; with allow_unsafe_interrupts it works', async () => {
+    const read = await guest(
+      'virtio',
+      `${BIND_VFIO}
+run refused node bin/run.js hw-info ${E1000E} --json
+run crefused /run/share/hwinfo /dev/vfio/devices/vfio0
+echo 1 > /sys/module/iommufd/parameters/allow_unsafe_interrupts
+run hwinfo node bin/run.js hw-info ${E1000E} --json
+run c /run/share/hwinfo /dev/vfio/devices/vfio0`,
+    )
+    const refused = read('refused')
+    assert.equal(refused.rc, 1)
+    const error = JSON.parse(refused.out).error
+    assertMatchesSchema('error', {error})
+    assert.equal(error.errno, 'EPERM')
+    assert.match(
+      error.message,
+      /VFIO_DEVICE_BIND_IOMMUFD failed \(EPERM\): the platform has no interrupt remapping.*allow_unsafe_interrupts/,
+    )
+    assert.match(read('crefused').out, /bind: Operation not permitted/, 'C sees the same EPERM')
+    const hw = read('hwinfo')
+    assert.equal(hw.rc, 0, hw.err)
+    const tool = JSON.parse(hw.out)
+    const c = JSON.parse(read('c').out)
+    assert.deepEqual(
+      [tool.typeId, tool.capabilities.raw, tool.maxPasidLog2],
+      [c.type, c.capabilities, c.maxPasidLog2],
+    )
+  })
+
+  vmIt('bad input: no such device, not on vfio-pci, device held open elsewhere, no /dev/iommu', async () => {
+    const read = await guest(
+      'intel',
+      `run nodev node bin/run.js hw-info 0000:09:00.0 --json
+run notvfio node bin/run.js probe ${E1000E} --json
+run badbdf node bin/run.js probe 00:03.0 --json
+${BIND_VFIO}
+/run/share/hwinfo /dev/vfio/devices/vfio0 20 > /run/share/intel/holder.out &
+sleep 3
+run busy node bin/run.js probe ${E1000E} --json
+kill %1; wait
+run free /run/share/hwinfo /dev/vfio/devices/vfio0
+rm /dev/iommu
+run noiommu node bin/run.js probe ${E1000E} --json`,
+    )
+    const err = (name: string) => JSON.parse(read(name).out).error
+    assert.deepEqual([read('nodev').rc, err('nodev').code], [1, 'NO_SUCH_DEVICE'])
+    assert.deepEqual([read('notvfio').rc, err('notvfio').code], [1, 'NOT_ON_VFIO'])
+    assert.match(
+      err('notvfio').suggestion,
+      /echo vfio-pci > \/sys\/bus\/pci\/devices\/0000:00:03.0\/driver_override/,
+    )
+    assert.deepEqual([read('badbdf').rc, err('badbdf').code], [2, 'BAD_BDF'])
+    const busy = JSON.parse(read('busy').out)
+    const failed = busy.steps?.find((s: {result: string}) => s.result === 'failed') ?? busy.error
+    assert.ok(failed, read('busy').out)
+    // The 7.2 kernel answers a second bind of a cdev with EINVAL (vfio_df_open), not EBUSY.
+    assert.equal(failed.errno, 'EINVAL', read('busy').out)
+    assert.match(failed.detail, /already in use: another process/)
+    assert.match(
+      fs.readFileSync(path.join(share, 'intel/holder.out'), 'utf8'),
+      /"devId": 1/,
+      'the holder had it bound',
+    )
+    assert.equal(read('free').rc, 0, 'once the holder exits the device binds again: nothing was left open')
+    assert.deepEqual([read('noiommu').rc, err('noiommu').errno], [3, 'ENOENT'])
+    assert.match(err('noiommu').message, /there is no \/dev\/iommu/)
+  })
+})
