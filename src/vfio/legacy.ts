@@ -43,14 +43,21 @@ export class VfioContainer {
       const r = ioctlPtr(this.fd, V.VFIO_IOMMU_GET_INFO, mem.ptr)
       if (r.errno) throw new SyscallError('VFIO_IOMMU_GET_INFO', r.errno)
       const head = V.vfio_iommu_type1_info.decode(mem.bytes)
-      const out: Type1Info = {flags: head.flags, pgsizes: head.iova_pgsizes, iovaRanges: [], dmaAvailable: null}
+      const out: Type1Info = {
+        flags: head.flags,
+        pgsizes: head.iova_pgsizes,
+        iovaRanges: [],
+        dmaAvailable: null,
+      }
       let offset = head.flags & V.VFIO_IOMMU_INFO_CAPS ? head.cap_offset : 0
       for (let hops = 0; offset && offset + V.vfio_info_cap_header.size <= size && hops < 64; hops++) {
         const cap = V.vfio_info_cap_header.decode(mem.bytes, offset)
         if (cap.id === V.VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE) {
           const c = V.vfio_iommu_type1_info_cap_iova_range.decode(mem.bytes, offset)
           const first = offset + V.vfio_iommu_type1_info_cap_iova_range.fields.iova_ranges.offset
-          out.iovaRanges = V.vfio_iova_range.decodeArray(mem.bytes, c.nr_iovas, first).map((x) => ({start: x.start, end: x.end}))
+          out.iovaRanges = V.vfio_iova_range
+            .decodeArray(mem.bytes, c.nr_iovas, first)
+            .map((x) => ({start: x.start, end: x.end}))
         } else if (cap.id === V.VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL) {
           out.dmaAvailable = V.vfio_iommu_type1_info_dma_avail.decode(mem.bytes, offset).avail
         }
@@ -71,7 +78,13 @@ export class VfioContainer {
 
   /** Returns the bytes unmapped (0 when nothing was mapped there). */
   unmapDma(iova: bigint, size: bigint): bigint {
-    return ioctlStruct(this.fd, 'VFIO_IOMMU_UNMAP_DMA', V.VFIO_IOMMU_UNMAP_DMA, V.vfio_iommu_type1_dma_unmap, {iova, size}).size
+    return ioctlStruct(
+      this.fd,
+      'VFIO_IOMMU_UNMAP_DMA',
+      V.VFIO_IOMMU_UNMAP_DMA,
+      V.vfio_iommu_type1_dma_unmap,
+      {iova, size},
+    ).size
   }
 
   close(): void {
@@ -92,8 +105,16 @@ export class VfioGroup {
 
   /** VFIO_GROUP_GET_STATUS: viable (every device on a VFIO-safe driver) and whether a container is set. */
   status(): {viable: boolean; containerSet: boolean} {
-    const flags = ioctlStruct(this.fd, 'VFIO_GROUP_GET_STATUS', V.VFIO_GROUP_GET_STATUS, V.vfio_group_status).flags
-    return {viable: (flags & V.VFIO_GROUP_FLAGS_VIABLE) !== 0, containerSet: (flags & V.VFIO_GROUP_FLAGS_CONTAINER_SET) !== 0}
+    const flags = ioctlStruct(
+      this.fd,
+      'VFIO_GROUP_GET_STATUS',
+      V.VFIO_GROUP_GET_STATUS,
+      V.vfio_group_status,
+    ).flags
+    return {
+      viable: (flags & V.VFIO_GROUP_FLAGS_VIABLE) !== 0,
+      containerSet: (flags & V.VFIO_GROUP_FLAGS_CONTAINER_SET) !== 0,
+    }
   }
 
   /** VFIO_GROUP_SET_CONTAINER takes a pointer to the container's descriptor. */

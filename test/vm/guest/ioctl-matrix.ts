@@ -14,6 +14,8 @@ import {errnoName, ftruncate, MFD_CLOEXEC, memfdCreate} from '../../../src/nativ
 import {Mapping} from '../../../src/native/mapping.js'
 import * as U from '../../../src/native/uapi/iommufd.js'
 import * as V from '../../../src/native/uapi/vfio.js'
+import {readPciDevice} from '../../../src/sysfs/pci.js'
+import {Root} from '../../../src/sysfs/root.js'
 import {VfioCdev} from '../../../src/vfio/cdev.js'
 import {VfioContainer, VfioGroup} from '../../../src/vfio/legacy.js'
 
@@ -52,7 +54,9 @@ const fd = Iommufd.open()
 const buf = Mapping.anonymous(MiB2 * 2n)
 const memfd = memfdCreate('iommuctl-matrix', MFD_CLOEXEC).value
 ftruncate(memfd, Number(MiB2))
-const dev = VfioCdev.open(`/dev/vfio/devices/${'vfio0'}`)
+const cdev = readPciDevice(new Root('/'), cdevBdf!)?.vfioCdev
+if (!cdev) throw new Error(`${cdevBdf} has no VFIO cdev`)
+const dev = VfioCdev.open(cdev)
 const devId = dev.bind(fd)
 const ioas = fd.ioasAlloc()
 dev.attach(ioas)
@@ -303,7 +307,7 @@ raw(
   V.vfio_device_detach_iommufd_pt.encode({flags: 1 << 30}),
 )
 record('VFIO_DEVICE_BIND_IOMMUFD', 'already bound', () => dev.bind(fd))
-const second = VfioCdev.open('/dev/vfio/devices/vfio0')
+const second = VfioCdev.open(cdev)
 raw(
   second.fd,
   'VFIO_DEVICE_BIND_IOMMUFD',
