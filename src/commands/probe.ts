@@ -1,9 +1,9 @@
-import {Args} from '@oclif/core'
+import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../base-command.js'
 import {ExitCode} from '../errors.js'
 import {explain} from '../iommufd/explain.js'
-import {ProbeRecord, runProbe} from '../model/probe.js'
+import {ProbeRecord, runLegacyProbe, runProbe} from '../model/probe.js'
 import {result as paint, table} from '../render/style.js'
 import {locateVfioDevice} from '../vfio/locate.js'
 
@@ -15,7 +15,7 @@ export default class Probe extends BaseCommand<typeof Probe> {
     }),
   }
 
-  static description = `The quick answer to "will this device work with iommufd here?": opens /dev/iommu, allocates an IOAS, binds the device's VFIO cdev, attaches it, maps a 2 MiB buffer at a kernel-chosen and at a fixed IOVA, reads the IOVA ranges, allocates HWPTs (plain, with dirty tracking, as a nest parent), attaches to the HWPT, tries a PASID attach, then unmaps, detaches and destroys. Each step reports ok, unsupported (with the reason) or failed. The device is left as it was found.
+  static description = `The quick answer to "will this device work with iommufd here?": opens /dev/iommu, allocates an IOAS, binds the device's VFIO cdev, attaches it, maps a 2 MiB buffer at a kernel-chosen and at a fixed IOVA, reads the IOVA ranges, allocates HWPTs (plain, with dirty tracking, as a nest parent), attaches to the HWPT, tries a PASID attach, then unmaps, detaches and destroys. Each step reports ok, unsupported (with the reason) or failed. The device is left as it was found. With --legacy the same question goes through the VFIO container and group (type1v2): API version, extension, group viability, set container and IOMMU, the IOMMU info with its IOVA ranges, a DMA map and unmap, and the device fd.
 
 Exit status: 0 when no step failed (unsupported features are not failures), 1 otherwise.`
 
@@ -31,13 +31,21 @@ Exit status: 0 when no step failed (unsupported features are not failures), 1 ot
     },
   ]
 
+  static flags = {
+    legacy: Flags.boolean({
+      default: false,
+      summary: 'Use the legacy VFIO container and group (/dev/vfio/vfio, type1v2) instead of iommufd.',
+    }),
+  }
+
   static summary = 'Run a whole iommufd create/attach/map/teardown cycle on a device, step by step.'
 
   async run(): Promise<ProbeRecord> {
-    const loc = locateVfioDevice(this.root, this.args.bdf, 'cdev')
+    const {legacy} = this.flags
+    const loc = locateVfioDevice(this.root, this.args.bdf, legacy ? 'group' : 'cdev')
     let record: ProbeRecord
     try {
-      record = runProbe(loc)
+      record = legacy ? runLegacyProbe(loc) : runProbe(loc)
     } catch (error) {
       throw explain(error)
     }
@@ -62,7 +70,7 @@ Exit status: 0 when no step failed (unsupported features are not failures), 1 ot
         ),
       )
       this.log(
-        `\n${record.ok ? 'iommufd works with this device' : 'some steps failed'} (${record.steps.filter((s) => s.result === 'ok').length} of ${record.steps.length} steps ok)`,
+        `\n${record.ok ? `${record.path === 'legacy' ? 'legacy VFIO' : 'iommufd'} works with this device` : 'some steps failed'} (${record.steps.filter((s) => s.result === 'ok').length} of ${record.steps.length} steps ok)`,
       )
     }
     process.exitCode = record.ok ? ExitCode.ok : ExitCode.failure

@@ -2,8 +2,11 @@ import {explainErrno} from '../iommufd/explain.js'
 import {Iommufd} from '../iommufd/iommufd.js'
 import {SyscallError} from '../native/errors.js'
 import {Mapping} from '../native/mapping.js'
+import {closeQuietly} from '../native/ioctl.js'
 import * as U from '../native/uapi/iommufd.js'
-import {VfioCdev} from '../vfio/cdev.js'
+import * as V from '../native/uapi/vfio.js'
+import {deviceInfo, VfioCdev} from '../vfio/cdev.js'
+import {VfioContainer, VfioGroup} from '../vfio/legacy.js'
 import {VfioLocation} from '../vfio/locate.js'
 import {hex} from './hwinfo.js'
 
@@ -21,7 +24,8 @@ export interface ProbeStep {
 
 export interface ProbeRecord {
   bdf: string
-  path: 'iommufd'
+  /** iommufd (the device cdev) or legacy (container and group, type1v2). */
+  path: 'iommufd' | 'legacy'
   /** No step failed (unsupported features are not failures). */
   ok: boolean
   steps: ProbeStep[]
@@ -38,33 +42,10 @@ const UNSUPPORTED = new Set(['EOPNOTSUPP', 'ENODEV'])
  * the device ends as it started.
  */
 export function runProbe(loc: VfioLocation): ProbeRecord {
-  const steps: ProbeStep[] = []
-  const attempt = <T>(
-    step: string,
-    call: string,
-    fn: () => T,
-    describe: (v: T) => string,
-    unsupported = UNSUPPORTED,
-  ): T | undefined => {
-    try {
-      const v = fn()
-      steps.push({step, call, result: 'ok', detail: describe(v), errno: null})
-      return v
-    } catch (error) {
-      if (!(error instanceof SyscallError)) throw error
-      const result = unsupported.has(error.errnoName) ? 'unsupported' : 'failed'
-      steps.push({
-        step,
-        call,
-        result,
-        detail: explainErrno(error.op, error.errnoName),
-        errno: error.errnoName,
-      })
-      return undefined
-    }
-  }
-  const skip = (step: string, call: string, why: string) =>
-    steps.push({step, call, result: 'skipped', detail: why, errno: null})
+  const log = new StepLog()
+  const {steps} = log
+  const attempt = log.attempt.bind(log)
+  const skip = log.skip.bind(log)
 
   // Without /dev/iommu there is nothing to probe: that is the command's error (exit 3), not a step.
   const iommufd = Iommufd.open()
@@ -230,6 +211,169 @@ function pickFixedIova(
   return undefined
 }
 
-function finish(loc: VfioLocation, steps: ProbeStep[]): ProbeRecord {
-  return {bdf: loc.bdf, path: 'iommufd', ok: steps.every((s) => s.result !== 'failed'), steps}
+function finish(loc: VfioLocation, steps: ProbeStep[], path: ProbeRecord['path'] = 'iommufd'): ProbeRecord {
+  return {bdf: loc.bdf, path, ok: steps.every((s) => s.result !== 'failed'), steps}
+}
+
+/** The steps of a probe as they happen: each call's result, or the errno and what it means. */
+class StepLog {
+  readonly steps: ProbeStep[] = []
+
+  attempt<T>(
+    step: string,
+    call: string,
+    fn: () => T,
+    describe: (v: T) => string,
+    unsupported = UNSUPPORTED,
+  ): T | undefined {
+    try {
+      const v = fn()
+      this.steps.push({step, call, result: 'ok', detail: describe(v), errno: null})
+      return v
+    } catch (error) {
+      if (!(error instanceof SyscallError)) throw error
+      const result = unsupported.has(error.errnoName) ? 'unsupported' : 'failed'
+      this.steps.push({
+        step,
+        call,
+        result,
+        detail: explainErrno(error.op, error.errnoName),
+        errno: error.errnoName,
+      })
+      return undefined
+    }
+  }
+
+  skip(step: string, call: string, why: string): void {
+    this.steps.push({step, call, result: 'skipped', detail: why, errno: null})
+  }
+}
+
+/**
+ * The same question through the legacy path: container (/dev/vfio/vfio, type1v2) and group
+ * (/dev/vfio/GROUP): API version, extension, group viability, set container and IOMMU, the
+ * type1 info with its IOVA ranges, a DMA map and unmap, and the device fd from the group.
+ */
+export function runLegacyProbe(loc: VfioLocation): ProbeRecord {
+  const log = new StepLog()
+  // Without the container node there is no legacy VFIO: the command's error, not a step.
+  const container = VfioContainer.open()
+  log.steps.push({
+    step: 'open /dev/vfio/vfio',
+    call: 'open',
+    result: 'ok',
+    detail: `fd ${container.fd}`,
+    errno: null,
+  })
+  let group: VfioGroup | undefined
+  let buffer: Mapping | undefined
+  let deviceFd: number | undefined
+  try {
+    log.attempt(
+      'read the API version',
+      'VFIO_GET_API_VERSION',
+      () => container.apiVersion(),
+      (v) => `version ${v}`,
+    )
+    const type1v2 = log.attempt(
+      'check for the type1v2 IOMMU',
+      'VFIO_CHECK_EXTENSION',
+      () => container.checkExtension(V.VFIO_TYPE1v2_IOMMU),
+      (v) => (v ? 'supported' : 'not supported'),
+    )
+    group = log.attempt(
+      `open ${loc.groupNode}`,
+      'open',
+      () => VfioGroup.open(loc.groupNode!),
+      (g) => `fd ${g.fd}`,
+    )
+    const g = group
+    const status =
+      g &&
+      log.attempt(
+        'read the group status',
+        'VFIO_GROUP_GET_STATUS',
+        () => g.status(),
+        (st) => (st.viable ? 'viable' : 'not viable: a device of the group is on a host driver'),
+      )
+    if (status && !status.viable) log.steps[log.steps.length - 1]!.result = 'failed'
+    if (!g || !status?.viable || !type1v2) {
+      log.skip('the rest', '-', 'needs a viable group and the type1v2 IOMMU')
+      return finish(loc, log.steps, 'legacy')
+    }
+    const set = log.attempt(
+      'put the group in the container',
+      'VFIO_GROUP_SET_CONTAINER',
+      () => (g.setContainer(container), true),
+      () => 'set',
+    )
+    const iommu =
+      set !== undefined &&
+      log.attempt(
+        'select the type1v2 IOMMU',
+        'VFIO_SET_IOMMU',
+        () => (container.setIommu(V.VFIO_TYPE1v2_IOMMU), true),
+        () => 'type1v2',
+      )
+    if (iommu === undefined || iommu === false) {
+      log.skip('the rest', '-', 'needs the container set up')
+      return finish(loc, log.steps, 'legacy')
+    }
+    const info = log.attempt(
+      'read the IOMMU info',
+      'VFIO_IOMMU_GET_INFO',
+      () => container.info(),
+      (i) =>
+        `page sizes ${hex(i.pgsizes)}, IOVA ${i.iovaRanges.map((r) => `${hex(r.start)}-${hex(r.end)}`).join(', ')}${i.dmaAvailable === null ? '' : `, ${i.dmaAvailable} mappings available`}`,
+    )
+    buffer = log.attempt(
+      'allocate a 2 MiB buffer',
+      'mmap',
+      () => Mapping.anonymous(BUFFER),
+      (m) => `at ${hex(m.address)}`,
+    )
+    const iova =
+      info &&
+      pickFixedIova(
+        info.iovaRanges.map((r) => ({start: r.start, last: r.end})),
+        BUFFER,
+      )
+    const mapped =
+      buffer && iova !== undefined
+        ? log.attempt(
+            'map it for DMA',
+            'VFIO_IOMMU_MAP_DMA',
+            () => (container.mapDma(buffer!.address, iova, BUFFER), true),
+            () => `iova ${hex(iova)}`,
+          )
+        : undefined
+    deviceFd = log.attempt(
+      `get the device fd of ${loc.bdf}`,
+      'VFIO_GROUP_GET_DEVICE_FD',
+      () => g.deviceFd(loc.bdf),
+      (fd) => `fd ${fd}`,
+    )
+    if (deviceFd !== undefined) {
+      const fd = deviceFd
+      log.attempt(
+        'read the device info',
+        'VFIO_DEVICE_GET_INFO',
+        () => deviceInfo(fd),
+        (i) => `${i.numRegions} regions, ${i.numIrqs} IRQ types`,
+      )
+    }
+    if (mapped !== undefined && iova !== undefined)
+      log.attempt(
+        'unmap it',
+        'VFIO_IOMMU_UNMAP_DMA',
+        () => container.unmapDma(iova, BUFFER),
+        (n) => `${n} bytes`,
+      )
+    return finish(loc, log.steps, 'legacy')
+  } finally {
+    if (deviceFd !== undefined) closeQuietly(deviceFd)
+    group?.close()
+    container.close()
+    buffer?.unmap()
+  }
 }

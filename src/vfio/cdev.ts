@@ -65,8 +65,7 @@ export class VfioCdev {
   }
 
   info(): DeviceInfo {
-    const out = ioctlStruct(this.fd, 'VFIO_DEVICE_GET_INFO', V.VFIO_DEVICE_GET_INFO, V.vfio_device_info)
-    return {flags: out.flags, numRegions: out.num_regions, numIrqs: out.num_irqs}
+    return deviceInfo(this.fd)
   }
 
   /** Detaches whatever is attached, then closes. Idempotent; never throws. */
@@ -82,4 +81,10 @@ export class VfioCdev {
     }
     closeQuietly(this.fd)
   }
+}
+
+/** VFIO_DEVICE_GET_INFO on any device descriptor: a cdev, or one from VFIO_GROUP_GET_DEVICE_FD. */
+export function deviceInfo(fd: number): DeviceInfo {
+  const out = ioctlStruct(fd, 'VFIO_DEVICE_GET_INFO', V.VFIO_DEVICE_GET_INFO, V.vfio_device_info)
+  return {flags: out.flags, numRegions: out.num_regions, numIrqs: out.num_irqs}
 }

@@ -69,5 +69,11 @@ export function locateVfioDevice(root: Root, bdf: string, need: 'cdev' | 'group'
       },
     )
   }
+  if (need === 'group' && !groupNode) {
+    throw new IommuctlError('NO_IOMMU_GROUP', `${bdf} is in no IOMMU group, so it has no VFIO group node.`, {
+      exit: ExitCode.unavailable,
+      suggestion: 'See `iommuctl status`: the IOMMU must be on for VFIO.',
+    })
+  }
   return {bdf, driver: dev.driver, group: dev.group, cdev: dev.vfioCdev, groupNode}
 }

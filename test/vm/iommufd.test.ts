@@ -135,6 +135,58 @@ run c /run/share/hwinfo /dev/vfio/devices/vfio0`,
     )
   })
 
+  vmIt(
+    'intel: probe --legacy through container and group; a group with a device left on its driver is not viable',
+    async () => {
+      const read = await guest(
+        'intel',
+        `bind() { S=/sys/bus/pci/devices/$1; echo vfio-pci > $S/driver_override; [ -e $S/driver ] && echo $1 > $S/driver/unbind; echo $1 > /sys/bus/pci/drivers_probe; }
+bind 0000:01:10.0 && bind 0000:04:01.0
+run vf node bin/run.js probe 0000:01:10.0 --legacy --json
+run bridge node bin/run.js probe 0000:04:01.0 --legacy --json`,
+      )
+      const vf = read('vf')
+      assert.equal(vf.rc, 0, vf.err)
+      const record = JSON.parse(vf.out)
+      assertMatchesSchema('probe', record)
+      assert.equal(record.path, 'legacy')
+      assert.deepEqual(
+        record.steps.map((s: {call: string; result: string}) => [s.call, s.result]),
+        [
+          ['open', 'ok'],
+          ['VFIO_GET_API_VERSION', 'ok'],
+          ['VFIO_CHECK_EXTENSION', 'ok'],
+          ['open', 'ok'],
+          ['VFIO_GROUP_GET_STATUS', 'ok'],
+          ['VFIO_GROUP_SET_CONTAINER', 'ok'],
+          ['VFIO_SET_IOMMU', 'ok'],
+          ['VFIO_IOMMU_GET_INFO', 'ok'],
+          ['mmap', 'ok'],
+          ['VFIO_IOMMU_MAP_DMA', 'ok'],
+          ['VFIO_GROUP_GET_DEVICE_FD', 'ok'],
+          ['VFIO_DEVICE_GET_INFO', 'ok'],
+          ['VFIO_IOMMU_UNMAP_DMA', 'ok'],
+        ],
+      )
+      // The type1 IOVA ranges are the same as iommufd's on this machine (../shared/VM.md).
+      assert.match(record.steps[7].detail, /IOVA 0x0-0xfedfffff, 0xfef00000-0xffffffffffff/)
+      assert.equal(record.steps[12].detail, '2097152 bytes')
+      const bridge = read('bridge')
+      assert.equal(bridge.rc, 1)
+      const steps = JSON.parse(bridge.out).steps
+      assert.deepEqual(
+        steps.find((s: {call: string}) => s.call === 'VFIO_GROUP_GET_STATUS'),
+        {
+          step: 'read the group status',
+          call: 'VFIO_GROUP_GET_STATUS',
+          result: 'failed',
+          detail: 'not viable: a device of the group is on a host driver',
+          errno: null,
+        },
+      )
+    },
+  )
+
   vmIt('bad input: no such device, not on vfio-pci, device held open elsewhere, no /dev/iommu', async () => {
     const read = await guest(
       'intel',
