@@ -199,6 +199,7 @@ sleep 3
 run busy node bin/run.js probe ${E1000E} --json
 kill %1; wait
 run free /run/share/hwinfo /dev/vfio/devices/vfio0
+run noperm setpriv --reuid=nobody --regid=nogroup --clear-groups node bin/run.js hw-info ${E1000E} --json
 rm /dev/iommu
 run noiommu node bin/run.js probe ${E1000E} --json`,
     )
@@ -222,6 +223,9 @@ run noiommu node bin/run.js probe ${E1000E} --json`,
       'the holder had it bound',
     )
     assert.equal(read('free').rc, 0, 'once the holder exits the device binds again: nothing was left open')
+    // /dev/iommu is 0660 root:root in the guest: a user gets EACCES, explained.
+    assert.deepEqual([read('noperm').rc, err('noperm').errno], [1, 'EACCES'])
+    assert.match(err('noperm').message, /open \/dev\/iommu failed \(EACCES\): permission denied/)
     assert.deepEqual([read('noiommu').rc, err('noiommu').errno], [3, 'ENOENT'])
     assert.match(err('noiommu').message, /there is no \/dev\/iommu/)
   })
