@@ -26,6 +26,15 @@ export interface MapRequest {
   writeable?: boolean
 }
 
+/** IOAS map flags: readable, writeable unless said otherwise, and a fixed IOVA when one is given. */
+function mapFlags(iova: bigint | undefined, writeable = true): number {
+  return (
+    U.IOMMU_IOAS_MAP_READABLE |
+    (writeable ? U.IOMMU_IOAS_MAP_WRITEABLE : 0) |
+    (iova === undefined ? 0 : U.IOMMU_IOAS_MAP_FIXED_IOVA)
+  )
+}
+
 export class Iommufd {
   private closed = false
 
@@ -44,10 +53,7 @@ export class Iommufd {
   }
 
   map(ioasId: number, m: MapRequest): bigint {
-    const flags =
-      U.IOMMU_IOAS_MAP_READABLE |
-      (m.writeable === false ? 0 : U.IOMMU_IOAS_MAP_WRITEABLE) |
-      (m.iova === undefined ? 0 : U.IOMMU_IOAS_MAP_FIXED_IOVA)
+    const flags = mapFlags(m.iova, m.writeable)
     return ioctlStruct(this.fd, 'IOMMU_IOAS_MAP', U.IOMMU_IOAS_MAP, U.iommu_ioas_map, {
       flags,
       ioas_id: ioasId,
@@ -58,10 +64,7 @@ export class Iommufd {
   }
 
   mapFile(ioasId: number, fd: number, start: bigint, length: bigint, iova?: bigint): bigint {
-    const flags =
-      U.IOMMU_IOAS_MAP_READABLE |
-      U.IOMMU_IOAS_MAP_WRITEABLE |
-      (iova === undefined ? 0 : U.IOMMU_IOAS_MAP_FIXED_IOVA)
+    const flags = mapFlags(iova)
     return ioctlStruct(this.fd, 'IOMMU_IOAS_MAP_FILE', U.IOMMU_IOAS_MAP_FILE, U.iommu_ioas_map_file, {
       flags,
       ioas_id: ioasId,
@@ -82,10 +85,7 @@ export class Iommufd {
   }
 
   copy(dstIoasId: number, srcIoasId: number, srcIova: bigint, length: bigint, dstIova?: bigint): bigint {
-    const flags =
-      U.IOMMU_IOAS_MAP_READABLE |
-      U.IOMMU_IOAS_MAP_WRITEABLE |
-      (dstIova === undefined ? 0 : U.IOMMU_IOAS_MAP_FIXED_IOVA)
+    const flags = mapFlags(dstIova)
     return ioctlStruct(this.fd, 'IOMMU_IOAS_COPY', U.IOMMU_IOAS_COPY, U.iommu_ioas_copy, {
       flags,
       dst_ioas_id: dstIoasId,
