@@ -1,7 +1,8 @@
 import {PciConfig} from '../decode/pcie.js'
 import {Bdf, Hex} from '../records.js'
+import {PciBriefSysfs} from '../sysfs/pci.js'
 import {PciIds} from '../sysfs/pciids.js'
-import {PciNode, PciTopology} from './topology.js'
+import {PciTopology} from './topology.js'
 
 export interface IdName {
   id: Hex
@@ -64,8 +65,7 @@ const pciIds = () => (ids ??= new PciIds())
 const hex = (n: number | null, width: number): string | null =>
   n === null ? null : `0x${n.toString(16).padStart(width, '0')}`
 
-export function briefDevice(bdf: string, node: PciNode | null): DeviceBrief {
-  const s = node?.sysfs
+export function briefDevice(bdf: string, s: PciBriefSysfs | null): DeviceBrief {
   if (!s) return {bdf, vendor: null, device: null, class: null, driver: null}
   const names = pciIds()
   return {
@@ -108,7 +108,7 @@ export function deviceRecord(topology: PciTopology, bdf: string): DeviceRecord |
       ? null
       : `only the first ${cfg.length} bytes of config space are readable without root (CAP_SYS_ADMIN)`
   return {
-    ...briefDevice(bdf, node),
+    ...briefDevice(bdf, node.sysfs),
     subsystem,
     revision: hex(s.revision, 2),
     driverOverride: s.driverOverride,

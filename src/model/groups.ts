@@ -65,11 +65,11 @@ function groupRecord(
   type: string | null,
   members: string[],
 ): GroupRecord {
-  const nodes = members.map((bdf) => ({bdf, node: topology.get(bdf)}))
-  const devices = nodes.map(({bdf, node}) => briefDevice(bdf, node))
+  const briefs = members.map((bdf) => ({bdf, brief: topology.brief(bdf)}))
+  const devices = briefs.map(({bdf, brief}) => briefDevice(bdf, brief))
   const blockers: Blocker[] = []
-  for (const {bdf, node} of nodes) {
-    const driver = node?.sysfs.driver ?? null
+  for (const {bdf, brief} of briefs) {
+    const driver = brief?.driver ?? null
     if (allowsVfio(driver)) continue
     blockers.push({
       bdf,
@@ -77,7 +77,7 @@ function groupRecord(
       reason: `bound to ${driver}, which uses DMA itself: VFIO needs every device of the group on vfio-pci, pci-stub or no driver`,
     })
   }
-  const units = [...new Set(nodes.map(({node}) => node?.sysfs.unit).filter((u): u is string => !!u))]
+  const units = [...new Set(briefs.map(({brief}) => brief?.unit).filter((u): u is string => !!u))]
   return {
     id,
     type,
@@ -86,7 +86,14 @@ function groupRecord(
     reservedRegions: parseReservedRegions(root.readText(`${GROUPS_DIR}/${id}/reserved_regions`)),
     viable: blockers.length === 0,
     blockers,
-    sharing: members.length > 1 ? explainSharing(topology, nodes) : null,
+    // Only a shared group needs config space (ACS, the PCIe port type) to say why.
+    sharing:
+      members.length > 1
+        ? explainSharing(
+            topology,
+            members.map((bdf) => ({bdf, node: topology.get(bdf)})),
+          )
+        : null,
   }
 }
 

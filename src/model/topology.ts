@@ -1,6 +1,6 @@
 import {decodeConfigSpace, PciConfig} from '../decode/pcie.js'
 import {PCI_DEVICES_DIR} from '../sysfs/inventory.js'
-import {PciDeviceSysfs, readPciDevice} from '../sysfs/pci.js'
+import {PciBriefSysfs, PciDeviceSysfs, readPciBrief, readPciDevice} from '../sysfs/pci.js'
 import {Root} from '../sysfs/root.js'
 
 /** A PCI device with its config space decoded, read once and shared by the group and device models. */
@@ -14,6 +14,16 @@ export class PciTopology {
   private readonly cache = new Map<string, PciNode | null>()
 
   constructor(readonly root: Root) {}
+
+  private readonly briefs = new Map<string, PciBriefSysfs | null>()
+
+  /** The ids and driver of a device: the full read when there is one already, a light one otherwise. */
+  brief(bdf: string): PciBriefSysfs | null {
+    const full = this.cache.get(bdf)
+    if (full !== undefined) return full?.sysfs ?? null
+    if (!this.briefs.has(bdf)) this.briefs.set(bdf, readPciBrief(this.root, bdf))
+    return this.briefs.get(bdf) ?? null
+  }
 
   bdfs(): string[] {
     return this.root.list(PCI_DEVICES_DIR)

@@ -34,11 +34,42 @@ export interface PciDeviceSysfs {
   config: Buffer | null
 }
 
+/** What a list of group members shows: enough to name a device and its driver. */
+export type PciBriefSysfs = Pick<
+  PciDeviceSysfs,
+  'bdf' | 'sysfsPath' | 'vendor' | 'device' | 'classCode' | 'driver' | 'unit'
+>
+
+/** The device's real sysfs directory, or null when the BDF names no device under this root. */
+function deviceDir(root: Root, bdf: string): string | null {
+  const entry = `${PCI_DEVICES_DIR}/${bdf}`
+  const dir = root.resolveLink(entry) ?? entry
+  return root.isDirectory(dir) ? dir : null
+}
+
+/**
+ * Reads only the ids and the driver and IOMMU links: a few syscalls, where a full read makes
+ * some twenty. `groups` needs no more for groups of one device (bench/inspect.js).
+ */
+export function readPciBrief(root: Root, bdf: string): PciBriefSysfs | null {
+  const dir = deviceDir(root, bdf)
+  if (dir === null) return null
+  const hex = (name: string) => parseNumber(root.readText(`${dir}/${name}`), 16)
+  return {
+    bdf,
+    sysfsPath: dir,
+    vendor: hex('vendor'),
+    device: hex('device'),
+    classCode: hex('class'),
+    driver: root.linkName(`${dir}/driver`),
+    unit: root.linkName(`${dir}/iommu`),
+  }
+}
+
 /** Reads one device's attributes; null when the BDF names no device under this root. */
 export function readPciDevice(root: Root, bdf: string): PciDeviceSysfs | null {
-  const entry = `${PCI_DEVICES_DIR}/${bdf}`
-  const dir = root.resolveLink(entry) ?? (root.isDirectory(entry) ? entry : null)
-  if (dir === null || !root.isDirectory(dir)) return null
+  const dir = deviceDir(root, bdf)
+  if (dir === null) return null
   // One listing says which attributes exist: opening absent ones costs a failed syscall and an
   // Error each, thousands of them on a large host (bench/inspect.js).
   const names = new Set(root.list(dir))

@@ -1,6 +1,9 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 
+/** One read buffer for every attribute this process reads (sysfs attributes are at most a page). */
+const CHUNK = Buffer.allocUnsafe(64 * 1024)
+
 /** Name of the file that marks a tree as a snapshot and carries what sysfs cannot hold. */
 export const MANIFEST_NAME = 'iommuctl-snapshot.json'
 
@@ -53,18 +56,34 @@ export class Root {
     return this.manifest !== null
   }
 
-  /** The on-disk path of a host path such as /sys/kernel/iommu_groups. */
+  /** The on-disk path of a host path such as /sys/kernel/iommu_groups (host paths are absolute). */
   abs(hostPath: string): string {
-    return path.join(this.dir, hostPath)
+    return this.dir === '/' ? hostPath : this.dir + hostPath
   }
 
-  /** File contents, or null when the file does not exist. Other errors propagate. */
+  /**
+   * File contents, or null when the file does not exist. Other errors propagate. Reads until a
+   * short read: a sysfs attribute comes whole in one read, so this takes open, read and close
+   * where readFileSync adds an fstat and a read at EOF (bench/inspect.js).
+   */
   readBytes(hostPath: string): Buffer | null {
+    let fd: number
     try {
-      return fs.readFileSync(this.abs(hostPath))
+      fd = fs.openSync(this.abs(hostPath), 'r')
     } catch (error) {
       if (isAbsent(error)) return null
       throw error
+    }
+    try {
+      const parts: Buffer[] = []
+      for (;;) {
+        const n = fs.readSync(fd, CHUNK, 0, CHUNK.length, null)
+        parts.push(Buffer.from(CHUNK.subarray(0, n)))
+        if (n < CHUNK.length) break
+      }
+      return parts.length === 1 ? parts[0]! : Buffer.concat(parts)
+    } finally {
+      fs.closeSync(fd)
     }
   }
 
