@@ -194,10 +194,17 @@ export class Iommufd {
     )
   }
 
-  /** Reads (and clears) dirty bits for [iova, iova+length) at pageSize granularity. */
-  dirtyBitmap(hwptId: number, iova: bigint, length: bigint, pageSize: bigint): Buffer {
-    const bits = Number((length / pageSize + 63n) / 64n) * 8
-    const bitmap = new NativeMemory(bits)
+  /**
+   * Reads the dirty bits of [iova, iova+length) at pageSize granularity, one bit a page, and
+   * clears them unless noClear. pageSize must be a power of two: the kernel counts bits in units
+   * of its lowest set bit, so any other size would let it write past the bitmap.
+   */
+  dirtyBitmap(hwptId: number, iova: bigint, length: bigint, pageSize: bigint, noClear = false): Buffer {
+    if (pageSize <= 0n || (pageSize & (pageSize - 1n)) !== 0n) {
+      throw new RangeError(`dirty bitmap page size ${pageSize} is not a power of two`)
+    }
+    const pages = (length + pageSize - 1n) / pageSize
+    const bitmap = new NativeMemory(Number((pages + 63n) / 64n) * 8)
     try {
       ioctlStruct(
         this.fd,
@@ -206,6 +213,7 @@ export class Iommufd {
         U.iommu_hwpt_get_dirty_bitmap,
         {
           hwpt_id: hwptId,
+          flags: noClear ? U.IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR : 0,
           iova,
           length,
           page_size: pageSize,
