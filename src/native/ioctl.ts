@@ -4,6 +4,21 @@ import {ioctlInt, ioctlPtr, O_CLOEXEC, O_RDWR, sysClose, sysOpen} from './libc.j
 import {NativeMemory, withMemory} from './memory.js'
 
 /**
+ * Native memory for the struct of the ioctl in flight, reused across calls: allocating and
+ * freeing per call was most of the cost of an ioctl (bench/map.ts). Safe because every ioctl
+ * here is synchronous and none re-enters another.
+ */
+let scratch: NativeMemory | undefined
+
+function scratchFor(size: number): NativeMemory {
+  if (!scratch || scratch.size < size) {
+    scratch?.free()
+    scratch = new NativeMemory(Math.max(size, 256))
+  }
+  return scratch
+}
+
+/**
  * Issues `request` with a struct encoded into native memory and returns the struct as the
  * kernel left it. Throws SyscallError naming `op` when the kernel refuses.
  */
@@ -14,11 +29,11 @@ export function ioctlStruct<S extends AnyStruct>(
   struct: S,
   values: EncodeValues<StructValues<S>> = {},
 ): StructValues<S> {
-  return withMemory(struct.encode(values), (mem) => {
-    const r = ioctlPtr(fd, request, mem.ptr)
-    if (r.errno) throw new SyscallError(op, r.errno)
-    return struct.decode(mem.bytes) as StructValues<S>
-  })
+  const mem = scratchFor(struct.size)
+  struct.encodeInto(mem.bytes, values)
+  const r = ioctlPtr(fd, request, mem.ptr)
+  if (r.errno) throw new SyscallError(op, r.errno)
+  return struct.decode(mem.bytes) as StructValues<S>
 }
 
 /** Issues `request` on raw bytes (tests use it for sizes one byte short or long). Returns errno, 0 on success. */

@@ -167,6 +167,8 @@ class StructLayout {
   readonly sizeField: 'size' | 'argsz' | null
   /** Scalars and arrays in offset order (union members overlap), nested ones flattened. */
   readonly leaves: Leaf[] = []
+  /** The leaves by name, built on the first encode (encode runs once per ioctl). */
+  private byName: Map<string, Leaf> | undefined
 
   constructor(
     readonly name: string,
@@ -235,7 +237,8 @@ class StructLayout {
   encodeInto(buf: Buffer, values: Record<string, unknown> = {}, offset = 0): Buffer {
     this.check(buf, offset)
     buf.fill(0, offset, offset + this.size)
-    const known = new Map(this.leaves.map((l) => [l.name, l]))
+    this.byName ??= new Map(this.leaves.map((l) => [l.name, l]))
+    const known = this.byName
     for (const [name, value] of Object.entries(values)) {
       if (value === undefined) continue
       const leaf = known.get(name)

@@ -77,14 +77,14 @@ export function ioctlInt(fd: number, request: number, arg: number): SysResult<nu
 
 /** calloc: zero-filled memory that native code owns, so the kernel can write into it. */
 export function calloc(size: number): JsExternal {
-  const r = call<JsExternal>(
-    'calloc',
-    DataType.External,
-    [DataType.U64, DataType.U64],
-    [1, size],
-    () => false,
-  )
-  return r.value
+  // A null pointer, not errno, says calloc failed (NativeMemory checks): no errno capture.
+  return load({
+    library: lib(),
+    funcName: 'calloc',
+    retType: DataType.External,
+    paramsType: [DataType.U64, DataType.U64],
+    paramsValue: [1, size],
+  }) as JsExternal
 }
 
 export function free(ptr: JsExternal): void {
