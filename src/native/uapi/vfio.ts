@@ -45,7 +45,6 @@ export const VFIO_GROUP_GET_STATUS = _IO(VFIO_TYPE, VFIO_BASE + 3)
 // Group ioctls: SET_CONTAINER takes a pointer to the container fd (__s32), UNSET_CONTAINER
 // nothing, GET_DEVICE_FD a pointer to the device name (a C string); it returns the fd.
 export const VFIO_GROUP_SET_CONTAINER = _IO(VFIO_TYPE, VFIO_BASE + 4)
-export const VFIO_GROUP_UNSET_CONTAINER = _IO(VFIO_TYPE, VFIO_BASE + 5)
 export const VFIO_GROUP_GET_DEVICE_FD = _IO(VFIO_TYPE, VFIO_BASE + 6)
 
 // VFIO_DEVICE_GET_INFO
