@@ -34,6 +34,8 @@ export interface GuestResult {
   timedOut: boolean
   /** The serial console: kernel messages, for diagnosing a guest that failed. */
   console: string
+  /** The QEMU process's pid (gone by the time the result is returned). */
+  pid: number | undefined
   seconds: number
 }
 
@@ -117,7 +119,7 @@ export async function runInGuest(topology: TopologyName, opts: GuestOptions): Pr
       args.push('-drive', `if=none,id=nvm0,format=raw,file=${image}`)
     }
     const started = Date.now()
-    const {console, timedOut} = await runQemu(args, opts.timeoutMs ?? 240_000)
+    const {console, timedOut, pid} = await runQemu(args, opts.timeoutMs ?? 240_000)
     const read = (name: string) => {
       try {
         return fs.readFileSync(path.join(scratch, name), 'utf8')
@@ -133,6 +135,7 @@ export async function runInGuest(topology: TopologyName, opts: GuestOptions): Pr
       status: status === null || timedOut ? null : Number(status.trim()),
       timedOut,
       console,
+      pid,
       seconds: (Date.now() - started) / 1000,
     }
   } finally {
@@ -149,7 +152,10 @@ function virtfs(tag: string, dir: string, readonly: boolean, slot: number): stri
   ]
 }
 
-function runQemu(args: string[], timeoutMs: number): Promise<{console: string; timedOut: boolean}> {
+function runQemu(
+  args: string[],
+  timeoutMs: number,
+): Promise<{console: string; timedOut: boolean; pid: number | undefined}> {
   return new Promise((resolve, reject) => {
     const child = spawn('qemu-system-x86_64', args, {stdio: ['ignore', 'pipe', 'pipe']})
     running.add(child)
@@ -169,7 +175,7 @@ function runQemu(args: string[], timeoutMs: number): Promise<{console: string; t
     child.on('close', () => {
       clearTimeout(timer)
       running.delete(child)
-      resolve({console: out, timedOut})
+      resolve({console: out, timedOut, pid: child.pid})
     })
   })
 }
