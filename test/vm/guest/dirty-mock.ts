@@ -11,20 +11,12 @@
  * Usage: node --import tsx test/vm/guest/dirty-mock.ts
  */
 import {Iommufd} from '../../../src/iommufd/iommufd.js'
-import {SyscallError} from '../../../src/native/errors.js'
 import {ioctlStruct} from '../../../src/native/ioctl.js'
-import {EncodeValues, StructValues} from '../../../src/native/layout.js'
 import {Mapping} from '../../../src/native/mapping.js'
 import {NativeMemory} from '../../../src/native/memory.js'
 import * as T from '../../../src/native/uapi/iommufd-test.js'
+import {CaseLog, mockDevice, testCmd} from './mock.js'
 import * as U from '../../../src/native/uapi/iommufd.js'
-
-type TestCmd = StructValues<typeof T.iommu_test_cmd>
-
-const OP_NAMES: Record<number, string> = {
-  [T.IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS]: 'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS',
-  [T.IOMMU_TEST_OP_DIRTY]: 'IOMMU_TEST_OP_DIRTY',
-}
 
 /** As the fixture's domain_dirty320k variant: "two u64 index and trailing end bitmap". */
 const BUFFER_SIZE = 320n * 1024n
@@ -44,35 +36,9 @@ const MARKED = [0, 6, 8, 62, 64, 100, 126, 128, 158]
 
 const fd = Iommufd.open()
 
-/** One IOMMU_TEST_CMD; returns the struct as the kernel left it, or throws SyscallError. */
-function testCmd(op: number, id: number, values: EncodeValues<TestCmd> = {}): TestCmd {
-  return ioctlStruct(fd.fd, `IOMMU_TEST_CMD ${OP_NAMES[op] ?? op}`, T.IOMMU_TEST_CMD, T.iommu_test_cmd, {
-    ...values,
-    op,
-    id,
-  })
-}
-
-const cases: {case: string; errno: string}[] = []
-/** Runs one step and records 'ok' or the errno name the kernel answered. */
-function record(name: string, fn: () => unknown): void {
-  try {
-    fn()
-    cases.push({case: name, errno: 'ok'})
-  } catch (error) {
-    if (!(error instanceof SyscallError)) throw error
-    cases.push({case: name, errno: error.errnoName})
-  }
-}
-
-const mockDevice = (pt: number, devFlags: number) => {
-  const out = testCmd(T.IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS, pt, {'mock_domain_flags.dev_flags': devFlags})
-  return {
-    stdev: out['mock_domain_flags.out_stdev_id'],
-    hwpt: out['mock_domain_flags.out_hwpt_id'],
-    idev: out['mock_domain_flags.out_idev_id'],
-  }
-}
+const log = new CaseLog()
+const record = log.record.bind(log)
+const cases = log.cases
 
 /**
  * IOMMU_TEST_OP_DIRTY as iommufd_utils.h _test_cmd_mock_domain_set_dirty: marks dirty, in the
@@ -82,7 +48,7 @@ function markDirty(hwpt: number, pages: number[]): number {
   const bitmap = new NativeMemory(Math.ceil(NBITS / 64) * 8)
   try {
     for (const p of pages) bitmap.bytes.writeUInt8(bitmap.bytes.readUInt8(p >> 3) | (1 << (p & 7)), p >> 3)
-    const out = testCmd(T.IOMMU_TEST_OP_DIRTY, hwpt, {
+    const out = testCmd(fd, T.IOMMU_TEST_OP_DIRTY, hwpt, {
       'dirty.iova': IOVA,
       'dirty.length': BUFFER_SIZE,
       'dirty.page_size': PAGE,
@@ -112,13 +78,13 @@ record('IOMMU_OPTION_HUGE_PAGES set to 0 on the IOAS', () =>
 )
 let dev = {stdev: 0, hwpt: 0, idev: 0}
 record('create a mock device (dirty tracking capable)', () => {
-  dev = mockDevice(ioas, 0)
+  dev = mockDevice(fd, ioas, 0)
 })
 // enforce_dirty: the device without dirty tracking gets an IOAS of its own.
 const noDirtyIoas = fd.ioasAlloc()
 let noDirty = {stdev: 0, hwpt: 0, idev: 0}
 record('create a mock device with MOCK_FLAGS_DEVICE_NO_DIRTY', () => {
-  noDirty = mockDevice(noDirtyIoas, T.MOCK_FLAGS_DEVICE_NO_DIRTY)
+  noDirty = mockDevice(fd, noDirtyIoas, T.MOCK_FLAGS_DEVICE_NO_DIRTY)
 })
 
 // 2. The capability, through Iommufd.hwInfo.
@@ -135,9 +101,9 @@ let hwptE = 0
 record('IOMMU_HWPT_ALLOC with IOMMU_HWPT_ALLOC_DIRTY_TRACKING', () => {
   hwptE = fd.hwptAlloc(dev.idev, ioas, U.IOMMU_HWPT_ALLOC_DIRTY_TRACKING)
 })
-record('attach a new mock device to the dirty-tracking HWPT', () => mockDevice(hwptE, 0))
+record('attach a new mock device to the dirty-tracking HWPT', () => mockDevice(fd, hwptE, 0))
 record('attach a new MOCK_FLAGS_DEVICE_NO_DIRTY mock device to the dirty-tracking HWPT', () =>
-  mockDevice(hwptE, T.MOCK_FLAGS_DEVICE_NO_DIRTY),
+  mockDevice(fd, hwptE, T.MOCK_FLAGS_DEVICE_NO_DIRTY),
 )
 record(
   'IOMMU_HWPT_ALLOC with IOMMU_HWPT_ALLOC_DIRTY_TRACKING for the MOCK_FLAGS_DEVICE_NO_DIRTY device',

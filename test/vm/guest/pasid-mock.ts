@@ -9,68 +9,33 @@
  * Usage: node --import tsx test/vm/guest/pasid-mock.ts
  */
 import {Iommufd} from '../../../src/iommufd/iommufd.js'
-import {SyscallError} from '../../../src/native/errors.js'
-import {ioctlStruct} from '../../../src/native/ioctl.js'
-import {EncodeValues, StructValues} from '../../../src/native/layout.js'
 import * as T from '../../../src/native/uapi/iommufd-test.js'
+import {CaseLog, mockDevice, testCmd} from './mock.js'
 import {IOMMU_HWPT_ALLOC_PASID} from '../../../src/native/uapi/iommufd.js'
-
-type TestCmd = StructValues<typeof T.iommu_test_cmd>
-
-const OP_NAMES: Record<number, string> = {
-  [T.IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS]: 'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS',
-  [T.IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE]: 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE',
-  [T.IOMMU_TEST_OP_PASID_ATTACH]: 'IOMMU_TEST_OP_PASID_ATTACH',
-  [T.IOMMU_TEST_OP_PASID_REPLACE]: 'IOMMU_TEST_OP_PASID_REPLACE',
-  [T.IOMMU_TEST_OP_PASID_DETACH]: 'IOMMU_TEST_OP_PASID_DETACH',
-  [T.IOMMU_TEST_OP_PASID_CHECK_HWPT]: 'IOMMU_TEST_OP_PASID_CHECK_HWPT',
-}
 
 const fd = Iommufd.open()
 
-/** One IOMMU_TEST_CMD; returns the struct as the kernel left it, or throws SyscallError. */
-function testCmd(op: number, id: number, values: EncodeValues<TestCmd> = {}): TestCmd {
-  return ioctlStruct(fd.fd, `IOMMU_TEST_CMD ${OP_NAMES[op] ?? op}`, T.IOMMU_TEST_CMD, T.iommu_test_cmd, {
-    ...values,
-    op,
-    id,
-  })
-}
-
-const cases: {case: string; errno: string}[] = []
-/** Runs one step and records 'ok' or the errno name the kernel answered. */
-function record(name: string, fn: () => unknown): void {
-  try {
-    fn()
-    cases.push({case: name, errno: 'ok'})
-  } catch (error) {
-    if (!(error instanceof SyscallError)) throw error
-    cases.push({case: name, errno: error.errnoName})
-  }
-}
+const log = new CaseLog()
+const record = log.record.bind(log)
+const cases = log.cases
 
 const pasidAttach = (stdev: number, pasid: number, ptId: number) =>
-  testCmd(T.IOMMU_TEST_OP_PASID_ATTACH, stdev, {'pasid_attach.pasid': pasid, 'pasid_attach.pt_id': ptId})
+  testCmd(fd, T.IOMMU_TEST_OP_PASID_ATTACH, stdev, {'pasid_attach.pasid': pasid, 'pasid_attach.pt_id': ptId})
 const pasidReplace = (stdev: number, pasid: number, ptId: number) =>
-  testCmd(T.IOMMU_TEST_OP_PASID_REPLACE, stdev, {'pasid_replace.pasid': pasid, 'pasid_replace.pt_id': ptId})
+  testCmd(fd, T.IOMMU_TEST_OP_PASID_REPLACE, stdev, {
+    'pasid_replace.pasid': pasid,
+    'pasid_replace.pt_id': ptId,
+  })
 const pasidDetach = (stdev: number, pasid: number) =>
-  testCmd(T.IOMMU_TEST_OP_PASID_DETACH, stdev, {'pasid_detach.pasid': pasid})
+  testCmd(fd, T.IOMMU_TEST_OP_PASID_DETACH, stdev, {'pasid_detach.pasid': pasid})
 /** hwptId 0 checks that nothing is attached to the PASID. */
 const pasidCheck = (stdev: number, pasid: number, hwptId: number) =>
-  testCmd(T.IOMMU_TEST_OP_PASID_CHECK_HWPT, stdev, {
+  testCmd(fd, T.IOMMU_TEST_OP_PASID_CHECK_HWPT, stdev, {
     'pasid_check.pasid': pasid,
     'pasid_check.hwpt_id': hwptId,
   })
 const mockDomainReplace = (stdev: number, ptId: number) =>
-  testCmd(T.IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE, stdev, {'mock_domain_replace.pt_id': ptId})
-const mockDevice = (ioas: number, devFlags: number) => {
-  const out = testCmd(T.IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS, ioas, {'mock_domain_flags.dev_flags': devFlags})
-  return {
-    stdev: out['mock_domain_flags.out_stdev_id'],
-    hwpt: out['mock_domain_flags.out_hwpt_id'],
-    idev: out['mock_domain_flags.out_idev_id'],
-  }
-}
+  testCmd(fd, T.IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE, stdev, {'mock_domain_replace.pt_id': ptId})
 
 const NO_SUCH_ID = 0xfffff
 const PASID = 100
@@ -80,10 +45,10 @@ const ioas = fd.ioasAlloc()
 let dev = {stdev: 0, hwpt: 0, idev: 0}
 let plain = {stdev: 0, hwpt: 0, idev: 0}
 record('create a mock device with MOCK_FLAGS_DEVICE_PASID', () => {
-  dev = mockDevice(ioas, T.MOCK_FLAGS_DEVICE_PASID)
+  dev = mockDevice(fd, ioas, T.MOCK_FLAGS_DEVICE_PASID)
 })
 record('create a mock device without PASID', () => {
-  plain = mockDevice(ioas, 0)
+  plain = mockDevice(fd, ioas, 0)
 })
 
 // 2. The project's own code against the PASID-capable device.
