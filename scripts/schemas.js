@@ -23,6 +23,7 @@ export const SCHEMAS = {
   device: ['src/model/devices.ts', 'DeviceRecord'],
   'hw-info': ['src/model/hwinfo.ts', 'HwInfoRecord'],
   probe: ['src/model/probe.ts', 'ProbeRecord'],
+  change: ['src/configure/changes.ts', 'ChangeReport'],
 }
 
 fs.mkdirSync(path.join(repo, 'schemas'), {recursive: true})

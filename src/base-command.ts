@@ -1,5 +1,6 @@
 import {Command, Errors, Flags, Interfaces} from '@oclif/core'
 
+import {Step} from './configure/mover.js'
 import {ExitCode, IommuctlError} from './errors.js'
 import {openRoot} from './host.js'
 import {Root} from './sysfs/root.js'
@@ -24,6 +25,8 @@ export interface ErrorJson {
     errno?: string
     path?: string
     suggestion?: string
+    /** For a change that failed: every step taken, the failed one, and those undone by the rollback. */
+    steps?: Step[]
   }
 }
 
@@ -42,6 +45,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   protected args!: CommandArgs<T>
   protected flags!: CommandFlags<T>
+  /** Every positional argument, for commands that take several (static strict = false). */
+  protected argvAll: string[] = []
   private openedRoot?: Root
 
   /** The host root named by --root (or IOMMUCTL_ROOT), validated on first use. */
@@ -52,7 +57,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   public override async init(): Promise<void> {
     await super.init()
-    const {args, flags} = await this.parse({
+    const {args, argv, flags} = await this.parse({
       args: this.ctor.args,
       baseFlags: (super.ctor as typeof BaseCommand).baseFlags,
       enableJsonFlag: this.ctor.enableJsonFlag,
@@ -66,6 +71,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     })
     this.flags = flags as CommandFlags<T>
     this.args = args as CommandArgs<T>
+    this.argvAll = argv as string[]
   }
 
   /**
@@ -96,6 +102,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
         ...(e.errno ? {errno: e.errno} : {}),
         ...(e.path ? {path: e.path} : {}),
         ...(e.suggestions?.[0] ? {suggestion: e.suggestions[0]} : {}),
+        ...(e.steps ? {steps: e.steps} : {}),
       },
     }
   }

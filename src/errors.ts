@@ -1,5 +1,7 @@
 import {Errors} from '@oclif/core'
 
+import type {Step} from './configure/mover.js'
+
 /** Exit codes, documented in the README. oclif's own usage errors exit 2. */
 export const ExitCode = {
   ok: 0,
@@ -17,12 +19,15 @@ export interface ErrorDetails {
   path?: string
   /** What the user can do about it. */
   suggestion?: string
+  /** For a change that failed: its steps, done, failed and undone. */
+  steps?: Step[]
 }
 
 /** An error with a stable machine-readable code, printed as {"error": {...}} under --json. */
 export class IommuctlError extends Errors.CLIError {
   readonly errno?: string
   readonly path?: string
+  readonly steps?: Step[]
 
   constructor(code: string, message: string, details: ErrorDetails = {}) {
     super(message, {
@@ -32,6 +37,7 @@ export class IommuctlError extends Errors.CLIError {
     })
     this.errno = details.errno
     this.path = details.path
+    this.steps = details.steps
   }
 }
 

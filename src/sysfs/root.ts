@@ -155,6 +155,20 @@ export class Root {
     return resolved.startsWith('/') ? resolved : null
   }
 
+  /**
+   * Writes a sysfs attribute in one write(2), as the kernel's store functions expect; the
+   * kernel's answer (EINVAL, EBUSY, ENODEV, ...) is thrown as the Node error it becomes.
+   */
+  write(hostPath: string, value: string): void {
+    // O_WRONLY alone: bind and unbind are write-only, and nothing here should create a file.
+    const fd = fs.openSync(this.abs(hostPath), fs.constants.O_WRONLY)
+    try {
+      fs.writeSync(fd, value)
+    } finally {
+      fs.closeSync(fd)
+    }
+  }
+
   /** A /dev node as the host has it: from the manifest for a snapshot, from stat otherwise. */
   devNode(hostPath: string): DevNode | null {
     if (this.manifest) return this.manifest.devNodes.find((n) => n.path === hostPath) ?? null

@@ -1,6 +1,10 @@
+import assert from 'node:assert/strict'
+import * as fs from 'node:fs'
+import * as path from 'node:path'
 import {it} from 'node:test'
 
-import {vmUnavailable} from './harness.js'
+import {explain, REPO, runInGuest, vmUnavailable} from './harness.js'
+import {TopologyName} from './topologies.js'
 
 /**
  * `it` for tests that boot a guest. Where QEMU or busybox is missing they are skipped with the
@@ -36,4 +40,37 @@ export function parseKernelGroups(text: string): KernelGroup[] {
       return {id: Number(id), type: type ?? '', devices}
     })
     .sort((a, b) => a.id - b.id)
+}
+
+export interface ScriptRun {
+  rc: number
+  out: string
+  err: string
+}
+
+/**
+ * Boots a guest and runs a shell script in the checkout, where `run NAME CMD...` keeps CMD's
+ * stdout, stderr and status under /run/share/TOPOLOGY for the returned reader. Other files the
+ * script writes to $dir come back through `file(NAME)`.
+ */
+export async function runScript(
+  topology: TopologyName,
+  share: string,
+  body: string,
+  timeoutMs?: number,
+): Promise<((name: string) => ScriptRun) & {file: (name: string) => string}> {
+  const dir = `/run/share/${topology}`
+  const r = await runInGuest(topology, {
+    command: `set -x\ndir=${dir}\nmkdir -p $dir\ncd ${REPO}\nrun() { name=$1; shift; "$@" > $dir/$name.out 2> $dir/$name.err; echo $? > $dir/$name.rc; }\n${body}\ntrue`,
+    shareDir: share,
+    timeoutMs,
+  })
+  assert.equal(r.status, 0, explain(r))
+  const file = (name: string) => fs.readFileSync(path.join(share, topology, name), 'utf8')
+  const read = (name: string) => ({
+    rc: Number(file(`${name}.rc`)),
+    out: file(`${name}.out`),
+    err: file(`${name}.err`),
+  })
+  return Object.assign(read, {file})
 }

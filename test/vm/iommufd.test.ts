@@ -6,8 +6,8 @@ import * as path from 'node:path'
 import {after, before, describe} from 'node:test'
 
 import {assertMatchesSchema} from '../helpers/schema.js'
-import {vmIt} from './guest.js'
-import {ensureKernel, explain, REPO, runInGuest} from './harness.js'
+import {runScript, vmIt} from './guest.js'
+import {ensureKernel, REPO} from './harness.js'
 import {TopologyName} from './topologies.js'
 
 const share = fs.mkdtempSync(path.join(os.tmpdir(), 'iommuctl-vm-iommufd-'))
@@ -34,20 +34,7 @@ const BIND_VFIO = `S=/sys/bus/pci/devices/${E1000E}
 echo vfio-pci > $S/driver_override && echo ${E1000E} > $S/driver/unbind && echo ${E1000E} > /sys/bus/pci/drivers_probe
 [ "$(basename $(readlink $S/driver))" = vfio-pci ]`
 
-async function guest(topology: TopologyName, body: string) {
-  const dir = `/run/share/${topology}`
-  const r = await runInGuest(topology, {
-    command: `set -x\nmkdir -p ${dir}\ncd ${REPO}\nrun() { name=$1; shift; "$@" > ${dir}/$name.out 2> ${dir}/$name.err; echo $? > ${dir}/$name.rc; }\n${body}\ntrue`,
-    shareDir: share,
-  })
-  assert.equal(r.status, 0, explain(r))
-  const read = (name: string) => ({
-    rc: Number(fs.readFileSync(path.join(share, topology, `${name}.rc`), 'utf8')),
-    out: fs.readFileSync(path.join(share, topology, `${name}.out`), 'utf8'),
-    err: fs.readFileSync(path.join(share, topology, `${name}.err`), 'utf8'),
-  })
-  return read
-}
+const guest = (topology: TopologyName, body: string) => runScript(topology, share, body)
 
 describe('VM: hw-info and probe against the kernel', () => {
   vmIt(

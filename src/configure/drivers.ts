@@ -1,0 +1,125 @@
+import {spawnSync} from 'node:child_process'
+import * as os from 'node:os'
+
+import {ExitCode, IommuctlError} from '../errors.js'
+import {Root} from '../sysfs/root.js'
+
+export const PCI_DRIVERS_DIR = '/sys/bus/pci/drivers'
+
+/** A kernel driver or module name: letters, digits, _ - . + (vfio-pci, mlx5_vfio_pci, xhci_hcd). */
+const DRIVER_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$/
+
+export function validateDriverName(name: string): void {
+  if (!DRIVER_PATTERN.test(name)) {
+    throw new IommuctlError('BAD_DRIVER', `${JSON.stringify(name)} is not a driver name.`, {
+      exit: ExitCode.usage,
+      suggestion: 'Give a PCI driver as /sys/bus/pci/drivers names it, e.g. vfio-pci.',
+    })
+  }
+}
+
+/** VFIO drivers take a whole group: vfio-pci and its variant drivers (mlx5_vfio_pci, ...). */
+export function isVfioDriver(name: string): boolean {
+  return /vfio/.test(name)
+}
+
+/** The running kernel's release, for /lib/modules/RELEASE. */
+export function kernelRelease(root: Root): string | null {
+  return (
+    root.readText('/proc/sys/kernel/osrelease') ??
+    root.manifest?.kernel ??
+    (root.dir === '/' ? os.release() : null)
+  )
+}
+
+/** Modules and driver names compare with - and _ alike, as modprobe compares them. */
+const norm = (name: string) => name.replace(/-/g, '_')
+
+/**
+ * How a driver gets loaded: already registered with the PCI bus, or a module modprobe can load
+ * (named in modules.dep), or neither (an error before anything changes).
+ */
+export function driverAvailability(root: Root, name: string): 'loaded' | 'module' | 'unknown' {
+  if (root.isDirectory(`${PCI_DRIVERS_DIR}/${name}`)) return 'loaded'
+  const release = kernelRelease(root)
+  const dep = release ? root.readText(`/lib/modules/${release}/modules.dep`) : null
+  if (!dep) return 'unknown'
+  const wanted = norm(name)
+  for (const line of dep.split('\n')) {
+    const file = line.slice(0, line.indexOf(':'))
+    const base = file.slice(file.lastIndexOf('/') + 1).replace(/\.ko(\.[a-z]+)?$/, '')
+    if (norm(base) === wanted) return 'module'
+  }
+  return 'unknown'
+}
+
+export function unknownDriver(root: Root, name: string): IommuctlError {
+  const loaded = root.list(PCI_DRIVERS_DIR)
+  return new IommuctlError(
+    'NO_SUCH_DRIVER',
+    `No PCI driver ${name}: none is registered and no module of that name is installed.`,
+    {
+      path: `${PCI_DRIVERS_DIR}/${name}`,
+      suggestion: loaded.length
+        ? `Drivers registered now: ${loaded
+            .filter((d) => /vfio|stub/.test(d))
+            .concat(loaded.filter((d) => !/vfio|stub/.test(d)))
+            .slice(0, 12)
+            .join(', ')}${loaded.length > 12 ? ', ...' : ''}.`
+        : 'No PCI driver is registered under this root.',
+    },
+  )
+}
+
+/** Loads a driver's module with modprobe and checks the driver registered. */
+export function loadModule(root: Root, name: string): void {
+  const r = spawnSync('modprobe', ['--', name], {encoding: 'utf8'})
+  if (r.status === 0 && root.isDirectory(`${PCI_DRIVERS_DIR}/${name}`)) return
+  const why = r.error ? r.error.message : r.stderr.trim() || `modprobe exited ${r.status}`
+  throw new IommuctlError('MODULE_LOAD', `Cannot load the module for ${name}: ${why}`, {
+    suggestion: `Try \`modprobe ${name}\` by hand and read dmesg.`,
+  })
+}
+
+/**
+ * The VFIO variant driver the kernel's modules.alias names for a device, as libvirt finds it:
+ * the device's modalias with its "pci:" prefix read as "vfio_pci:", matched against the
+ * `alias vfio_pci:...` patterns variant modules declare (MODULE_DEVICE_TABLE with
+ * PCI_DRIVER_OVERRIDE_DEVICE_VFIO). Null when none matches.
+ */
+export function variantDriver(root: Root, modalias: string | null): string | null {
+  if (!modalias?.startsWith('pci:')) return null
+  const release = kernelRelease(root)
+  const aliases = release ? root.readText(`/lib/modules/${release}/modules.alias`) : null
+  if (!aliases) return null
+  const wanted = 'vfio_' + modalias
+  for (const line of aliases.split('\n')) {
+    const [kw, pattern, module] = line.split(/\s+/)
+    if (kw === 'alias' && pattern?.startsWith('vfio_pci:') && module && globMatch(pattern, wanted))
+      return module
+  }
+  return null
+}
+
+/** fnmatch(3) without flags, as kmod matches aliases: * ? and [...] classes. */
+export function globMatch(pattern: string, text: string): boolean {
+  let re = '^'
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!
+    if (c === '*') re += '.*'
+    else if (c === '?') re += '.'
+    else if (c === '[') {
+      const end = pattern.indexOf(']', i + 2)
+      if (end < 0) re += '\\['
+      else {
+        const body = pattern
+          .slice(i + 1, end)
+          .replace(/^!/, '^')
+          .replace(/\\/g, '\\\\')
+        re += `[${body}]`
+        i = end
+      }
+    } else re += c.replace(/[.+^${}()|\\]/g, '\\$&')
+  }
+  return new RegExp(re + '$').test(text)
+}

@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict'
+import {spawnSync} from 'node:child_process'
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import {after, describe, it} from 'node:test'
+
+import {globMatch} from '../../src/configure/drivers.js'
+import {Journal} from '../../src/configure/journal.js'
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'iommuctl-journal-'))
+after(() => fs.rmSync(tmp, {recursive: true, force: true}))
+
+describe('modules.alias matching', () => {
+  it('matches as fnmatch(3) does for kmod: * ? [set] [!set], everything else literal', () => {
+    const alias = 'vfio_pci:v000015B3d0000101Esv*sd*bc*sc*i*'
+    assert.equal(globMatch(alias, 'vfio_pci:v000015B3d0000101Esv000015B3sd00000001bc02sc00i00'), true)
+    assert.equal(globMatch(alias, 'vfio_pci:v000015B3d0000101Fsv000015B3sd00000001bc02sc00i00'), false)
+    assert.equal(globMatch(alias, 'pci:v000015B3d0000101Esv000015B3sd00000001bc02sc00i00'), false)
+    assert.equal(globMatch('a?c', 'abc'), true)
+    assert.equal(globMatch('a?c', 'ac'), false)
+    assert.equal(globMatch('v[0-9]x', 'v7x'), true)
+    assert.equal(globMatch('v[!0-9]x', 'v7x'), false)
+    assert.equal(globMatch('a.b', 'axb'), false, 'a dot is literal')
+  })
+})
+
+describe('the journal', () => {
+  it('saves atomically: the file is whole JSON and no temporary file is left', () => {
+    const j = new Journal(path.join(tmp, 'a')).lock()
+    j.data.devices['0000:00:03.0'] = {
+      driver: 'e1000e',
+      driverOverride: null,
+      by: 'bind',
+      at: 'now',
+      pendingPid: 1,
+    }
+    j.save()
+    j.settle('0000:00:03.0')
+    j.save()
+    j.unlock()
+    assert.deepEqual(fs.readdirSync(path.join(tmp, 'a')), ['journal.json'])
+    const back = new Journal(path.join(tmp, 'a')).load()
+    assert.equal(back.data.devices['0000:00:03.0']!.driver, 'e1000e')
+    assert.equal('pendingPid' in back.data.devices['0000:00:03.0']!, false)
+  })
+
+  it('a live holder keeps the lock; a dead one (kill -9 left its lock file) does not', () => {
+    const dir = path.join(tmp, 'b')
+    fs.mkdirSync(dir)
+    fs.writeFileSync(path.join(dir, 'lock'), `${process.ppid}\n`)
+    assert.throws(() => new Journal(dir).lock(), {code: 'JOURNAL_LOCKED'})
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {
+      encoding: 'utf8',
+    })
+    fs.writeFileSync(path.join(dir, 'lock'), `${dead.stdout}\n`)
+    const j = new Journal(dir).lock()
+    assert.equal(fs.readFileSync(path.join(dir, 'lock'), 'utf8'), `${process.pid}\n`)
+    j.unlock()
+    assert.equal(fs.existsSync(path.join(dir, 'lock')), false)
+  })
+
+  it('entries of a run that died are reported as interrupted', () => {
+    const dead = Number(
+      spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {encoding: 'utf8'})
+        .stdout,
+    )
+    const j = new Journal(path.join(tmp, 'c'))
+    j.data.devices['0000:00:03.0'] = {
+      driver: 'e1000e',
+      driverOverride: null,
+      by: 'bind',
+      at: 'now',
+      pendingPid: dead,
+    }
+    j.data.devices['0000:04:01.0'] = {driver: 'e1000', driverOverride: null, by: 'bind', at: 'now'}
+    j.data.groups['1'] = {type: 'DMA', by: 'set-type', at: 'now', pendingPid: dead}
+    assert.deepEqual(j.interrupted(), ['0000:00:03.0'])
+    assert.deepEqual(j.interruptedGroups(), ['1'])
+  })
+
+  it('a journal that is not one is refused, never guessed at', () => {
+    const dir = path.join(tmp, 'd')
+    fs.mkdirSync(dir)
+    fs.writeFileSync(path.join(dir, 'journal.json'), '{"format": 1, "devices": ')
+    assert.throws(() => new Journal(dir).load(), {code: 'BAD_JOURNAL'})
+    fs.writeFileSync(path.join(dir, 'journal.json'), '{"format": 2}')
+    assert.throws(() => new Journal(dir).load(), {code: 'BAD_JOURNAL'})
+  })
+})
