@@ -40,11 +40,13 @@ export type PciBriefSysfs = Pick<
   'bdf' | 'sysfsPath' | 'vendor' | 'device' | 'classCode' | 'driver' | 'unit'
 >
 
-/** The device's real sysfs directory, or null when the BDF names no device under this root. */
-function deviceDir(root: Root, bdf: string): string | null {
+/**
+ * The device's real sysfs directory, from the link in /sys/bus/pci/devices. Whether it exists is
+ * left to the reads that follow: a stat up front costs a syscall per device (bench/inspect.js).
+ */
+function deviceDir(root: Root, bdf: string): string {
   const entry = `${PCI_DEVICES_DIR}/${bdf}`
-  const dir = root.resolveLink(entry) ?? entry
-  return root.isDirectory(dir) ? dir : null
+  return root.resolveLink(entry) ?? entry
 }
 
 /**
@@ -53,12 +55,14 @@ function deviceDir(root: Root, bdf: string): string | null {
  */
 export function readPciBrief(root: Root, bdf: string): PciBriefSysfs | null {
   const dir = deviceDir(root, bdf)
-  if (dir === null) return null
   const hex = (name: string) => parseNumber(root.readText(`${dir}/${name}`), 16)
+  const vendor = hex('vendor')
+  // Every PCI device has a vendor attribute: only without one can the device be missing.
+  if (vendor === null && !root.isDirectory(dir)) return null
   return {
     bdf,
     sysfsPath: dir,
-    vendor: hex('vendor'),
+    vendor,
     device: hex('device'),
     classCode: hex('class'),
     driver: root.linkName(`${dir}/driver`),
@@ -69,10 +73,12 @@ export function readPciBrief(root: Root, bdf: string): PciBriefSysfs | null {
 /** Reads one device's attributes; null when the BDF names no device under this root. */
 export function readPciDevice(root: Root, bdf: string): PciDeviceSysfs | null {
   const dir = deviceDir(root, bdf)
-  if (dir === null) return null
   // One listing says which attributes exist: opening absent ones costs a failed syscall and an
   // Error each, thousands of them on a large host (bench/inspect.js).
-  const names = new Set(root.list(dir))
+  const entries = root.list(dir)
+  // An empty listing is a missing device, or (in a damaged tree) an empty directory.
+  if (entries.length === 0 && !root.isDirectory(dir)) return null
+  const names = new Set(entries)
   const text = (name: string) => (names.has(name) ? root.readText(`${dir}/${name}`) : null)
   const hex = (name: string) => parseNumber(text(name), 16)
   const dec = (name: string) => parseNumber(text(name), 10)
