@@ -49,22 +49,55 @@ function deviceDir(root: Root, bdf: string): string {
   return root.resolveLink(entry) ?? entry
 }
 
+/** The ids a device's modalias carries, in the names PciDeviceSysfs gives them. */
+type PciIdsSysfs = Pick<
+  PciDeviceSysfs,
+  'vendor' | 'device' | 'subsystemVendor' | 'subsystemDevice' | 'classCode'
+>
+
+/** "pci:v00008086d000010D3sv00008086sd0000A01Fbc02sc00i00", as drivers/pci/pci-sysfs.c prints it. */
+const MODALIAS =
+  /^pci:v([0-9A-F]{8})d([0-9A-F]{8})sv([0-9A-F]{8})sd([0-9A-F]{8})bc([0-9A-F]{2})sc([0-9A-F]{2})i([0-9A-F]{2})$/
+
+/**
+ * The ids and class of a device. The kernel prints modalias from the same pci_dev fields as the
+ * vendor, device, subsystem_vendor, subsystem_device and class attributes: one file to read
+ * instead of five (bench/inspect.js). A tree without it (or with one that is not a PCI
+ * modalias) falls back to those attributes, each null when absent.
+ */
+function readIds(text: (name: string) => string | null): PciIdsSysfs {
+  const m = MODALIAS.exec(text('modalias') ?? '')
+  if (m) {
+    const [vendor, device, subsystemVendor, subsystemDevice, cls, sub, progIf] = m
+      .slice(1)
+      .map((x) => Number.parseInt(x, 16)) as [number, number, number, number, number, number, number]
+    return {vendor, device, subsystemVendor, subsystemDevice, classCode: (cls << 16) | (sub << 8) | progIf}
+  }
+  const hex = (name: string) => parseNumber(text(name), 16)
+  return {
+    vendor: hex('vendor'),
+    device: hex('device'),
+    subsystemVendor: hex('subsystem_vendor'),
+    subsystemDevice: hex('subsystem_device'),
+    classCode: hex('class'),
+  }
+}
+
 /**
  * Reads only the ids and the driver and IOMMU links: a few syscalls, where a full read makes
  * some twenty. `groups` needs no more for groups of one device (bench/inspect.js).
  */
 export function readPciBrief(root: Root, bdf: string): PciBriefSysfs | null {
   const dir = deviceDir(root, bdf)
-  const hex = (name: string) => parseNumber(root.readText(`${dir}/${name}`), 16)
-  const vendor = hex('vendor')
+  const ids = readIds((name) => root.readText(`${dir}/${name}`))
   // Every PCI device has a vendor attribute: only without one can the device be missing.
-  if (vendor === null && !root.isDirectory(dir)) return null
+  if (ids.vendor === null && !root.isDirectory(dir)) return null
   return {
     bdf,
     sysfsPath: dir,
-    vendor,
-    device: hex('device'),
-    classCode: hex('class'),
+    vendor: ids.vendor,
+    device: ids.device,
+    classCode: ids.classCode,
     driver: root.linkName(`${dir}/driver`),
     unit: root.linkName(`${dir}/iommu`),
   }
@@ -98,11 +131,7 @@ export function readPciDevice(root: Root, bdf: string): PciDeviceSysfs | null {
       .dirname(dir)
       .split('/')
       .filter((c) => BDF_PATTERN.test(c)),
-    vendor: hex('vendor'),
-    device: hex('device'),
-    subsystemVendor: hex('subsystem_vendor'),
-    subsystemDevice: hex('subsystem_device'),
-    classCode: hex('class'),
+    ...readIds(text),
     revision: hex('revision'),
     driver: link('driver'),
     driverOverride: override === null || override === '(null)' ? null : override,
