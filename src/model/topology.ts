@@ -1,11 +1,24 @@
 import {decodeConfigSpace, PciConfig} from '../decode/pcie.js'
 import {PCI_DEVICES_DIR} from '../sysfs/inventory.js'
-import {PciBriefSysfs, PciDeviceSysfs, readPciBrief, readPciDevice} from '../sysfs/pci.js'
+import {
+  PciBriefSysfs,
+  PciDeviceSysfs,
+  PciPlacementSysfs,
+  readPciBrief,
+  readPciDevice,
+  readPciPlacement,
+} from '../sysfs/pci.js'
 import {Root} from '../sysfs/root.js'
 
 /** A PCI device with its config space decoded, read once and shared by the group and device models. */
 export interface PciNode {
   sysfs: PciDeviceSysfs
+  config: PciConfig | null
+}
+
+/** Where a device sits and its decoded config space: what explaining a shared group needs. */
+export interface PciPlacement {
+  sysfs: PciPlacementSysfs
   config: PciConfig | null
 }
 
@@ -23,6 +36,19 @@ export class PciTopology {
     if (full !== undefined) return full?.sysfs ?? null
     if (!this.briefs.has(bdf)) this.briefs.set(bdf, readPciBrief(this.root, bdf))
     return this.briefs.get(bdf) ?? null
+  }
+
+  private readonly placements = new Map<string, PciPlacement | null>()
+
+  /** Where a device sits and its config space: the full read when there is one already, a light one otherwise. */
+  placement(bdf: string): PciPlacement | null {
+    const full = this.cache.get(bdf)
+    if (full !== undefined) return full
+    if (!this.placements.has(bdf)) {
+      const sysfs = readPciPlacement(this.root, bdf)
+      this.placements.set(bdf, sysfs && {sysfs, config: decodeConfig(sysfs.config)})
+    }
+    return this.placements.get(bdf) ?? null
   }
 
   bdfs(): string[] {
@@ -45,14 +71,17 @@ export class PciTopology {
 
   private read(bdf: string): PciNode | null {
     const sysfs = readPciDevice(this.root, bdf)
-    // Every reader gets at least the 64-byte header; less means a damaged or foreign tree.
-    const config = sysfs?.config && sysfs.config.length >= 64 ? decodeConfigSpace(sysfs.config) : null
-    return sysfs && {sysfs, config}
+    return sysfs && {sysfs, config: decodeConfig(sysfs.config)}
   }
 
   isBridge(node: PciNode): boolean {
     return node.sysfs.classCode !== null && node.sysfs.classCode >> 8 === PCI_CLASS_BRIDGE_PCI
   }
+}
+
+/** Every reader gets at least the 64-byte header; less means a damaged or foreign tree. */
+function decodeConfig(bytes: Buffer | null): PciConfig | null {
+  return bytes && bytes.length >= 64 ? decodeConfigSpace(bytes) : null
 }
 
 /** PCI-to-PCI bridge class (base 0x06, sub 0x04), as include/linux/pci_ids.h has it. */
@@ -68,7 +97,7 @@ export type AcsVerdict =
  * Whether a device isolates peer-to-peer traffic as drivers/pci/pci.c pci_acs_enabled() decides
  * (without the per-device quirks the kernel also applies).
  */
-export function acsEnabled(node: PciNode): AcsVerdict {
+export function acsEnabled(node: {config: PciConfig | null}): AcsVerdict {
   const cfg = node.config
   if (!cfg || !cfg.complete)
     return {isolated: null, why: 'ACS is in extended config space, which only root can read'}

@@ -40,6 +40,9 @@ export type PciBriefSysfs = Pick<
   'bdf' | 'sysfsPath' | 'vendor' | 'device' | 'classCode' | 'driver' | 'unit'
 >
 
+/** What explaining a shared group needs: where the device sits, and its config space. */
+export type PciPlacementSysfs = Pick<PciDeviceSysfs, 'bdf' | 'sysfsPath' | 'upstream' | 'config'>
+
 /**
  * The device's real sysfs directory, from the link in /sys/bus/pci/devices. Whether it exists is
  * left to the reads that follow: a stat up front costs a syscall per device (bench/inspect.js).
@@ -103,6 +106,18 @@ export function readPciBrief(root: Root, bdf: string): PciBriefSysfs | null {
   }
 }
 
+/**
+ * Reads only the config space and where the device sits: the sysfs link and one file, where a
+ * full read makes some twenty syscalls. `groups` needs no more to explain a shared group.
+ */
+export function readPciPlacement(root: Root, bdf: string): PciPlacementSysfs | null {
+  const dir = deviceDir(root, bdf)
+  const config = readConfig(root, `${dir}/config`)
+  // Every PCI device has a config attribute: only without one can the device be missing.
+  if (config === null && !root.isDirectory(dir)) return null
+  return {bdf, sysfsPath: dir, upstream: upstreamOf(dir), config}
+}
+
 /** Reads one device's attributes; null when the BDF names no device under this root. */
 export function readPciDevice(root: Root, bdf: string): PciDeviceSysfs | null {
   const dir = deviceDir(root, bdf)
@@ -127,10 +142,7 @@ export function readPciDevice(root: Root, bdf: string): PciDeviceSysfs | null {
   return {
     bdf,
     sysfsPath: dir,
-    upstream: path.posix
-      .dirname(dir)
-      .split('/')
-      .filter((c) => BDF_PATTERN.test(c)),
+    upstream: upstreamOf(dir),
     ...readIds(text),
     revision: hex('revision'),
     driver: link('driver'),
@@ -151,6 +163,14 @@ export function readPciDevice(root: Root, bdf: string): PciDeviceSysfs | null {
     vfioCdev: vfio ? `/dev/vfio/devices/${vfio}` : null,
     config,
   }
+}
+
+/** The BDFs of the bridges above a device's sysfs directory, nearest the root first. */
+function upstreamOf(dir: string): string[] {
+  return path.posix
+    .dirname(dir)
+    .split('/')
+    .filter((c) => BDF_PATTERN.test(c))
 }
 
 /** Config space; null when absent or unreadable (the snapshot's manifest or stat says why). */
