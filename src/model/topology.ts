@@ -28,14 +28,14 @@ export class PciTopology {
 
   constructor(readonly root: Root) {}
 
-  private readonly briefs = new Map<string, PciBriefSysfs | null>()
-
-  /** The ids and driver of a device: the full read when there is one already, a light one otherwise. */
+  /**
+   * The ids and driver of a device: the full read when there is one already, a light one
+   * otherwise. Not cached: each device is in one group, so its brief is asked for once, and
+   * thousands of kept briefs would only make work for the garbage collector.
+   */
   brief(bdf: string): PciBriefSysfs | null {
     const full = this.cache.get(bdf)
-    if (full !== undefined) return full?.sysfs ?? null
-    if (!this.briefs.has(bdf)) this.briefs.set(bdf, readPciBrief(this.root, bdf))
-    return this.briefs.get(bdf) ?? null
+    return full !== undefined ? (full?.sysfs ?? null) : readPciBrief(this.root, bdf)
   }
 
   private readonly placements = new Map<string, PciPlacement | null>()
