@@ -231,7 +231,7 @@ function buildModel(n, tpl) {
       Buffer.from(
         old.replace(
           /v[0-9A-F]{8}d[0-9A-F]{8}/,
-          `v${hex(vendor, 8)}d${hex(device, 8)}`.replace(/[a-f]/g, (c) => c.toUpperCase()),
+          `v${hex(vendor, 8).toUpperCase()}d${hex(device, 8).toUpperCase()}`,
         ),
       ),
     )

@@ -2,7 +2,7 @@ import {GROUPS_DIR, listGroups} from '../sysfs/inventory.js'
 import {Bdf, Hex} from '../records.js'
 import {Root} from '../sysfs/root.js'
 import {DeviceBrief, briefDevice} from './devices.js'
-import {acsEnabled, PciNode, PciTopology} from './topology.js'
+import {acsEnabled, PciPlacement, PciTopology} from './topology.js'
 
 export interface ReservedRegion {
   start: Hex
@@ -91,7 +91,7 @@ function groupRecord(
       members.length > 1
         ? explainSharing(
             topology,
-            members.map((bdf) => ({bdf, node: topology.get(bdf)})),
+            members.map((bdf) => ({bdf, node: topology.placement(bdf)})),
           )
         : null,
   }
@@ -112,7 +112,7 @@ export function parseReservedRegions(text: string | null): ReservedRegion[] {
  * makes the IOMMU see the bridge's requester ID), the first upstream bridge whose path to the
  * root is not ACS-isolated, and a multifunction device whose functions are not isolated.
  */
-function explainSharing(topology: PciTopology, members: {bdf: string; node: PciNode | null}[]): Sharing {
+function explainSharing(topology: PciTopology, members: {bdf: string; node: PciPlacement | null}[]): Sharing {
   const causes = new Map<string, Sharing['causes'][number]>()
   const add = (c: Sharing['causes'][number]) => causes.set(`${c.kind}:${c.bdf}`, c)
   for (const {bdf, node} of members) {
@@ -120,7 +120,7 @@ function explainSharing(topology: PciTopology, members: {bdf: string; node: PciN
     const chain = [...node.sysfs.upstream].reverse()
     // DMA alias: requests from behind a conventional PCI (or PCIe-to-PCI) bridge carry the bridge's ID.
     for (const up of chain) {
-      const bridge = topology.get(up)
+      const bridge = topology.placement(up)
       // Without root only 64 bytes are readable: the PCIe capability, past them, is unknown.
       if (!bridge?.config?.complete) continue
       const t = bridge.config.express?.type
@@ -134,7 +134,7 @@ function explainSharing(topology: PciTopology, members: {bdf: string; node: PciN
     }
     // Upstream ports without ACS let peers below them reach each other without the IOMMU.
     for (const up of chain) {
-      const bridge = topology.get(up)
+      const bridge = topology.placement(up)
       if (!bridge) continue
       const acs = acsEnabled(bridge)
       if (acs.isolated === false && bridge.config?.express) {

@@ -1,11 +1,24 @@
 import {decodeConfigSpace, PciConfig} from '../decode/pcie.js'
 import {PCI_DEVICES_DIR} from '../sysfs/inventory.js'
-import {PciBriefSysfs, PciDeviceSysfs, readPciBrief, readPciDevice} from '../sysfs/pci.js'
+import {
+  PciBriefSysfs,
+  PciDeviceSysfs,
+  PciPlacementSysfs,
+  readPciBrief,
+  readPciDevice,
+  readPciPlacement,
+} from '../sysfs/pci.js'
 import {Root} from '../sysfs/root.js'
 
 /** A PCI device with its config space decoded, read once and shared by the group and device models. */
 export interface PciNode {
   sysfs: PciDeviceSysfs
+  config: PciConfig | null
+}
+
+/** Where a device sits and its decoded config space: what explaining a shared group needs. */
+export interface PciPlacement {
+  sysfs: PciPlacementSysfs
   config: PciConfig | null
 }
 
@@ -15,14 +28,27 @@ export class PciTopology {
 
   constructor(readonly root: Root) {}
 
-  private readonly briefs = new Map<string, PciBriefSysfs | null>()
-
-  /** The ids and driver of a device: the full read when there is one already, a light one otherwise. */
+  /**
+   * The ids and driver of a device: the full read when there is one already, a light one
+   * otherwise. Not cached: each device is in one group, so its brief is asked for once, and
+   * thousands of kept briefs would only make work for the garbage collector.
+   */
   brief(bdf: string): PciBriefSysfs | null {
     const full = this.cache.get(bdf)
-    if (full !== undefined) return full?.sysfs ?? null
-    if (!this.briefs.has(bdf)) this.briefs.set(bdf, readPciBrief(this.root, bdf))
-    return this.briefs.get(bdf) ?? null
+    return full !== undefined ? (full?.sysfs ?? null) : readPciBrief(this.root, bdf)
+  }
+
+  private readonly placements = new Map<string, PciPlacement | null>()
+
+  /** Where a device sits and its config space: the full read when there is one already, a light one otherwise. */
+  placement(bdf: string): PciPlacement | null {
+    const full = this.cache.get(bdf)
+    if (full !== undefined) return full
+    if (!this.placements.has(bdf)) {
+      const sysfs = readPciPlacement(this.root, bdf)
+      this.placements.set(bdf, sysfs && {sysfs, config: decodeConfig(sysfs.config)})
+    }
+    return this.placements.get(bdf) ?? null
   }
 
   bdfs(): string[] {
@@ -30,18 +56,32 @@ export class PciTopology {
   }
 
   get(bdf: string): PciNode | null {
-    if (!this.cache.has(bdf)) {
-      const sysfs = readPciDevice(this.root, bdf)
-      // Every reader gets at least the 64-byte header; less means a damaged or foreign tree.
-      const config = sysfs?.config && sysfs.config.length >= 64 ? decodeConfigSpace(sysfs.config) : null
-      this.cache.set(bdf, sysfs && {sysfs, config})
-    }
+    if (!this.cache.has(bdf)) this.cache.set(bdf, this.read(bdf))
     return this.cache.get(bdf) ?? null
+  }
+
+  /**
+   * Like get, but a device not read yet is read without being kept. A single pass over every
+   * device (`devices`) uses it: thousands of cached nodes would survive into the old generation
+   * and cost the garbage collector some 50 ms at 8000 devices (bench/inspect.js).
+   */
+  once(bdf: string): PciNode | null {
+    return this.cache.has(bdf) ? (this.cache.get(bdf) ?? null) : this.read(bdf)
+  }
+
+  private read(bdf: string): PciNode | null {
+    const sysfs = readPciDevice(this.root, bdf)
+    return sysfs && {sysfs, config: decodeConfig(sysfs.config)}
   }
 
   isBridge(node: PciNode): boolean {
     return node.sysfs.classCode !== null && node.sysfs.classCode >> 8 === PCI_CLASS_BRIDGE_PCI
   }
+}
+
+/** Every reader gets at least the 64-byte header; less means a damaged or foreign tree. */
+function decodeConfig(bytes: Buffer | null): PciConfig | null {
+  return bytes && bytes.length >= 64 ? decodeConfigSpace(bytes) : null
 }
 
 /** PCI-to-PCI bridge class (base 0x06, sub 0x04), as include/linux/pci_ids.h has it. */
@@ -57,7 +97,7 @@ export type AcsVerdict =
  * Whether a device isolates peer-to-peer traffic as drivers/pci/pci.c pci_acs_enabled() decides
  * (without the per-device quirks the kernel also applies).
  */
-export function acsEnabled(node: PciNode): AcsVerdict {
+export function acsEnabled(node: {config: PciConfig | null}): AcsVerdict {
   const cfg = node.config
   if (!cfg || !cfg.complete)
     return {isolated: null, why: 'ACS is in extended config space, which only root can read'}

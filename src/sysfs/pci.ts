@@ -40,11 +40,50 @@ export type PciBriefSysfs = Pick<
   'bdf' | 'sysfsPath' | 'vendor' | 'device' | 'classCode' | 'driver' | 'unit'
 >
 
-/** The device's real sysfs directory, or null when the BDF names no device under this root. */
-function deviceDir(root: Root, bdf: string): string | null {
+/** What explaining a shared group needs: where the device sits, and its config space. */
+export type PciPlacementSysfs = Pick<PciDeviceSysfs, 'bdf' | 'sysfsPath' | 'upstream' | 'config'>
+
+/**
+ * The device's real sysfs directory, from the link in /sys/bus/pci/devices. Whether it exists is
+ * left to the reads that follow: a stat up front costs a syscall per device (bench/inspect.js).
+ */
+function deviceDir(root: Root, bdf: string): string {
   const entry = `${PCI_DEVICES_DIR}/${bdf}`
-  const dir = root.resolveLink(entry) ?? entry
-  return root.isDirectory(dir) ? dir : null
+  return root.resolveLink(entry) ?? entry
+}
+
+/** The ids a device's modalias carries, in the names PciDeviceSysfs gives them. */
+type PciIdsSysfs = Pick<
+  PciDeviceSysfs,
+  'vendor' | 'device' | 'subsystemVendor' | 'subsystemDevice' | 'classCode'
+>
+
+/** "pci:v00008086d000010D3sv00008086sd0000A01Fbc02sc00i00", as drivers/pci/pci-sysfs.c prints it. */
+const MODALIAS =
+  /^pci:v([0-9A-F]{8})d([0-9A-F]{8})sv([0-9A-F]{8})sd([0-9A-F]{8})bc([0-9A-F]{2})sc([0-9A-F]{2})i([0-9A-F]{2})$/
+
+/**
+ * The ids and class of a device. The kernel prints modalias from the same pci_dev fields as the
+ * vendor, device, subsystem_vendor, subsystem_device and class attributes: one file to read
+ * instead of five (bench/inspect.js). A tree without it (or with one that is not a PCI
+ * modalias) falls back to those attributes, each null when absent.
+ */
+function readIds(text: (name: string) => string | null): PciIdsSysfs {
+  const m = MODALIAS.exec(text('modalias') ?? '')
+  if (m) {
+    const [vendor, device, subsystemVendor, subsystemDevice, cls, sub, progIf] = m
+      .slice(1)
+      .map((x) => Number.parseInt(x, 16)) as [number, number, number, number, number, number, number]
+    return {vendor, device, subsystemVendor, subsystemDevice, classCode: (cls << 16) | (sub << 8) | progIf}
+  }
+  const hex = (name: string) => parseNumber(text(name), 16)
+  return {
+    vendor: hex('vendor'),
+    device: hex('device'),
+    subsystemVendor: hex('subsystem_vendor'),
+    subsystemDevice: hex('subsystem_device'),
+    classCode: hex('class'),
+  }
 }
 
 /**
@@ -53,26 +92,41 @@ function deviceDir(root: Root, bdf: string): string | null {
  */
 export function readPciBrief(root: Root, bdf: string): PciBriefSysfs | null {
   const dir = deviceDir(root, bdf)
-  if (dir === null) return null
-  const hex = (name: string) => parseNumber(root.readText(`${dir}/${name}`), 16)
+  const ids = readIds((name) => root.readText(`${dir}/${name}`))
+  // Every PCI device has a vendor attribute: only without one can the device be missing.
+  if (ids.vendor === null && !root.isDirectory(dir)) return null
   return {
     bdf,
     sysfsPath: dir,
-    vendor: hex('vendor'),
-    device: hex('device'),
-    classCode: hex('class'),
+    vendor: ids.vendor,
+    device: ids.device,
+    classCode: ids.classCode,
     driver: root.linkName(`${dir}/driver`),
     unit: root.linkName(`${dir}/iommu`),
   }
 }
 
+/**
+ * Reads only the config space and where the device sits: the sysfs link and one file, where a
+ * full read makes some twenty syscalls. `groups` needs no more to explain a shared group.
+ */
+export function readPciPlacement(root: Root, bdf: string): PciPlacementSysfs | null {
+  const dir = deviceDir(root, bdf)
+  const config = readConfig(root, `${dir}/config`)
+  // Every PCI device has a config attribute: only without one can the device be missing.
+  if (config === null && !root.isDirectory(dir)) return null
+  return {bdf, sysfsPath: dir, upstream: upstreamOf(dir), config}
+}
+
 /** Reads one device's attributes; null when the BDF names no device under this root. */
 export function readPciDevice(root: Root, bdf: string): PciDeviceSysfs | null {
   const dir = deviceDir(root, bdf)
-  if (dir === null) return null
   // One listing says which attributes exist: opening absent ones costs a failed syscall and an
   // Error each, thousands of them on a large host (bench/inspect.js).
-  const names = new Set(root.list(dir))
+  const entries = root.list(dir)
+  // An empty listing is a missing device, or (in a damaged tree) an empty directory.
+  if (entries.length === 0 && !root.isDirectory(dir)) return null
+  const names = new Set(entries)
   const text = (name: string) => (names.has(name) ? root.readText(`${dir}/${name}`) : null)
   const hex = (name: string) => parseNumber(text(name), 16)
   const dec = (name: string) => parseNumber(text(name), 10)
@@ -88,15 +142,8 @@ export function readPciDevice(root: Root, bdf: string): PciDeviceSysfs | null {
   return {
     bdf,
     sysfsPath: dir,
-    upstream: path.posix
-      .dirname(dir)
-      .split('/')
-      .filter((c) => BDF_PATTERN.test(c)),
-    vendor: hex('vendor'),
-    device: hex('device'),
-    subsystemVendor: hex('subsystem_vendor'),
-    subsystemDevice: hex('subsystem_device'),
-    classCode: hex('class'),
+    upstream: upstreamOf(dir),
+    ...readIds(text),
     revision: hex('revision'),
     driver: link('driver'),
     driverOverride: override === null || override === '(null)' ? null : override,
@@ -116,6 +163,14 @@ export function readPciDevice(root: Root, bdf: string): PciDeviceSysfs | null {
     vfioCdev: vfio ? `/dev/vfio/devices/${vfio}` : null,
     config,
   }
+}
+
+/** The BDFs of the bridges above a device's sysfs directory, nearest the root first. */
+function upstreamOf(dir: string): string[] {
+  return path.posix
+    .dirname(dir)
+    .split('/')
+    .filter((c) => BDF_PATTERN.test(c))
 }
 
 /** Config space; null when absent or unreadable (the snapshot's manifest or stat says why). */

@@ -67,6 +67,18 @@ export class Root {
    * where readFileSync adds an fstat and a read at EOF (bench/inspect.js).
    */
   readBytes(hostPath: string): Buffer | null {
+    // CHUNK is reused by the next read: the caller gets a copy.
+    return this.read(hostPath, (bytes) => Buffer.from(bytes))
+  }
+
+  /** A sysfs attribute as trimmed text, or null when absent. */
+  readText(hostPath: string): string | null {
+    // Decoded straight from CHUNK: no copy of the bytes for the garbage collector.
+    return this.read(hostPath, (bytes) => bytes.toString('utf8').trim())
+  }
+
+  /** Reads a file and hands its bytes to take before the next read can overwrite them. */
+  private read<T>(hostPath: string, take: (bytes: Buffer) => T): T | null {
     let fd: number
     try {
       fd = fs.openSync(this.abs(hostPath), 'r')
@@ -78,18 +90,13 @@ export class Root {
       const parts: Buffer[] = []
       for (;;) {
         const n = fs.readSync(fd, CHUNK, 0, CHUNK.length, null)
+        if (n < CHUNK.length && parts.length === 0) return take(CHUNK.subarray(0, n))
         parts.push(Buffer.from(CHUNK.subarray(0, n)))
-        if (n < CHUNK.length) break
+        if (n < CHUNK.length) return take(Buffer.concat(parts))
       }
-      return parts.length === 1 ? parts[0]! : Buffer.concat(parts)
     } finally {
       fs.closeSync(fd)
     }
-  }
-
-  /** A sysfs attribute as trimmed text, or null when absent. */
-  readText(hostPath: string): string | null {
-    return this.readBytes(hostPath)?.toString('utf8').trim() ?? null
   }
 
   /** Entry names of a directory, sorted; empty when it does not exist. */

@@ -3,7 +3,6 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../base-command.js'
 import {DeviceRecord, readDevices} from '../../model/devices.js'
 import {PciTopology} from '../../model/topology.js'
-import {table} from '../../render/style.js'
 
 export default class Devices extends BaseCommand<typeof Devices> {
   static description = `Every PCI device with its class, names (from the system's pci.ids, as lspci finds them; absent names stay empty), driver, IOMMU group and the IOMMU-relevant PCIe capabilities it has (ACS, ATS, PRI, PASID, SR-IOV). \`devices show BDF\` decodes each capability. Capabilities live in extended config space, which only root can read: as another user they show as unknown.`
@@ -43,6 +42,8 @@ export default class Devices extends BaseCommand<typeof Devices> {
     const {class: cls, driver, group, vfio} = this.flags
     const devices = readDevices(new PciTopology(this.root), {class: cls, driver, group, vfio})
     if (!this.jsonEnabled()) {
+      // Only tables need chalk and cli-table3: JSON output starts without them.
+      const {table} = await import('../../render/style.js')
       if (devices.length === 0) this.log('No PCI devices match.')
       else {
         this.log(

@@ -1,6 +1,5 @@
 import {BaseCommand} from '../../base-command.js'
 import {GroupRecord, readGroups} from '../../model/groups.js'
-import {table} from '../../render/style.js'
 
 export default class Groups extends BaseCommand<typeof Groups> {
   static description = `One line per device, grouped: the group's id and default domain type, whether VFIO can take the group (every device on vfio-pci or a VFIO variant driver, pci-stub or no driver; bridges on pcieport excepted), and each device's BDF, driver and name. \`groups show ID\` explains why devices share a group and lists its reserved regions.`
@@ -22,6 +21,8 @@ export default class Groups extends BaseCommand<typeof Groups> {
   async run(): Promise<GroupRecord[]> {
     const groups = readGroups(this.root)
     if (!this.jsonEnabled()) {
+      // Only tables need chalk and cli-table3: JSON output starts without them.
+      const {table} = await import('../../render/style.js')
       if (groups.length === 0) {
         this.log('No IOMMU groups: this host has no IOMMU in use (see `iommuctl status`).')
       } else {
