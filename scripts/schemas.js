@@ -24,6 +24,18 @@ export const SCHEMAS = {
   'hw-info': ['src/model/hwinfo.ts', 'HwInfoRecord'],
   probe: ['src/model/probe.ts', 'ProbeRecord'],
   change: ['src/configure/changes.ts', 'ChangeReport'],
+  plan: ['src/session/plan.ts', 'Plan'],
+  apply: ['src/session/apply.ts', 'ApplyRecord'],
+  'session-request': ['src/session/protocol.ts', 'SessionRequest'],
+  'session-response': ['src/session/protocol.ts', 'SessionResponse'],
+  'session-state': ['src/session/engine.ts', 'EngineState'],
+  'session-object': ['src/session/engine.ts', 'SessionObject'],
+  'session-start': ['src/session/protocol.ts', 'SessionStarted'],
+  'session-stop': ['src/session/protocol.ts', 'SessionStopped'],
+  domains: ['src/model/domains.ts', 'DomainList'],
+  mapping: ['src/session/engine.ts', 'MappingRecord'],
+  'object-id': ['src/session/protocol.ts', 'IdResult'],
+  done: ['src/session/protocol.ts', 'DoneResult'],
 }
 
 fs.mkdirSync(path.join(repo, 'schemas'), {recursive: true})

@@ -28,9 +28,13 @@ function specific(op: string, errno: string): string | null {
   if (op.startsWith('open /dev/vfio') && errno === 'EBUSY') return 'another process has the device open'
   if (op.includes('PASID') && errno === 'EINVAL')
     return 'the device cannot use this PASID: it has no PASID capability, or the PASID is out of its range'
-  if (op === 'IOMMU_IOAS_MAP' && errno === 'ENOMEM')
+  if (op.startsWith('IOMMU_IOAS_MAP') && errno === 'ENOMEM')
     return 'pinning the memory would exceed RLIMIT_MEMLOCK, or memory is short'
-  if (op === 'IOMMU_IOAS_MAP' && errno === 'EEXIST') return 'that IOVA range is already mapped'
+  if (op.startsWith('IOMMU_IOAS_MAP') && errno === 'EEXIST') return 'that IOVA range is already mapped'
+  if (op.startsWith('IOMMU_IOAS_MAP') && errno === 'ENOSPC')
+    return "no free IOVA range is large enough: see the IOAS's allowed ranges and the reserved regions"
+  if (op === 'IOMMU_HWPT_ALLOC' && errno === 'ENOMEM')
+    return "the kernel pins an IOAS's memory when its first page table is made, and that failed: memory is short, a hugetlbfs map has no free huge pages, or it is over RLIMIT_MEMLOCK"
   if (op === 'IOMMU_IOAS_UNMAP' && errno === 'ENOENT') return 'nothing is mapped there'
   return null
 }

@@ -24,12 +24,13 @@ export interface MapRequest {
   /** A fixed IOVA; the kernel chooses when absent. */
   iova?: bigint
   writeable?: boolean
+  readable?: boolean
 }
 
-/** IOAS map flags: readable, writeable unless said otherwise, and a fixed IOVA when one is given. */
-function mapFlags(iova: bigint | undefined, writeable = true): number {
+/** IOAS map flags: readable and writeable unless said otherwise, and a fixed IOVA when one is given. */
+function mapFlags(iova: bigint | undefined, writeable = true, readable = true): number {
   return (
-    U.IOMMU_IOAS_MAP_READABLE |
+    (readable ? U.IOMMU_IOAS_MAP_READABLE : 0) |
     (writeable ? U.IOMMU_IOAS_MAP_WRITEABLE : 0) |
     (iova === undefined ? 0 : U.IOMMU_IOAS_MAP_FIXED_IOVA)
   )
@@ -44,6 +45,11 @@ export class Iommufd {
     return new Iommufd(openDevice(path))
   }
 
+  /** Takes ownership of an iommufd descriptor this process inherited (`apply --exec` hands one on). */
+  static adopt(fd: number): Iommufd {
+    return new Iommufd(fd)
+  }
+
   ioasAlloc(): number {
     return ioctlStruct(this.fd, 'IOMMU_IOAS_ALLOC', U.IOMMU_IOAS_ALLOC, U.iommu_ioas_alloc).out_ioas_id
   }
@@ -53,7 +59,7 @@ export class Iommufd {
   }
 
   map(ioasId: number, m: MapRequest): bigint {
-    const flags = mapFlags(m.iova, m.writeable)
+    const flags = mapFlags(m.iova, m.writeable, m.readable)
     return ioctlStruct(this.fd, 'IOMMU_IOAS_MAP', U.IOMMU_IOAS_MAP, U.iommu_ioas_map, {
       flags,
       ioas_id: ioasId,
@@ -63,8 +69,15 @@ export class Iommufd {
     }).iova
   }
 
-  mapFile(ioasId: number, fd: number, start: bigint, length: bigint, iova?: bigint): bigint {
-    const flags = mapFlags(iova)
+  mapFile(
+    ioasId: number,
+    fd: number,
+    start: bigint,
+    length: bigint,
+    iova?: bigint,
+    access: {writeable?: boolean; readable?: boolean} = {},
+  ): bigint {
+    const flags = mapFlags(iova, access.writeable, access.readable)
     return ioctlStruct(this.fd, 'IOMMU_IOAS_MAP_FILE', U.IOMMU_IOAS_MAP_FILE, U.iommu_ioas_map_file, {
       flags,
       ioas_id: ioasId,

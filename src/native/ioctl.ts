@@ -1,6 +1,6 @@
 import {SyscallError} from './errors.js'
 import {AnyStruct, EncodeValues, StructValues} from './layout.js'
-import {ioctlInt, ioctlPtr, O_CLOEXEC, O_RDWR, sysClose, sysOpen} from './libc.js'
+import {ioctlInt, ioctlPtr, O_CLOEXEC, O_RDONLY, O_RDWR, sysClose, sysOpen} from './libc.js'
 import {NativeMemory, withMemory} from './memory.js'
 
 /**
@@ -58,8 +58,8 @@ export function ioctlValue(fd: number, op: string, request: number, arg: number)
 }
 
 /** Opens a device node read-write and close-on-exec. */
-export function openDevice(path: string): number {
-  const r = sysOpen(path, O_RDWR | O_CLOEXEC)
+export function openDevice(path: string, mode: 'rw' | 'r' = 'rw'): number {
+  const r = sysOpen(path, (mode === 'rw' ? O_RDWR : O_RDONLY) | O_CLOEXEC)
   if (r.errno) throw new SyscallError(`open ${path}`, r.errno)
   return r.value
 }

@@ -48,6 +48,7 @@ function call<T>(
 
 const negative = (v: number) => v < 0
 
+export const O_RDONLY = 0o0
 export const O_RDWR = 0o2
 export const O_CLOEXEC = 0o2000000
 

@@ -1,0 +1,46 @@
+import {DomainList, defaultDomains} from '../../model/domains.js'
+import {renderState} from '../../render/session.js'
+import {bold, table} from '../../render/style.js'
+import type {EngineState} from '../../session/engine.js'
+import {SessionCommand} from '../../session-command.js'
+
+export default class DomainsList extends SessionCommand<typeof DomainsList> {
+  static description =
+    "Always lists each IOMMU group's default domain from sysfs (the kernel's own, used by DMA API drivers); when the session is running, adds the IOASes and HWPTs it holds. Without a session it says so, and is not an error."
+
+  static examples = [
+    {
+      command: '<%= config.bin %> <%= command.id %>',
+      description: "Default domains, and the session's objects if one runs.",
+    },
+    {
+      command: 'sudo <%= config.bin %> <%= command.id %> --session vm0 --json',
+      description: 'As JSON, from session vm0.',
+    },
+  ]
+
+  static flags = {...SessionCommand.sessionFlags}
+
+  static summary = "List domains: every group's default domain, and the session's IOASes and HWPTs."
+
+  async run(): Promise<DomainList> {
+    const list: DomainList = {defaultDomains: defaultDomains(this.root), session: null}
+    let why = ''
+    try {
+      list.session = {name: this.flags.session, state: (await this.request('status')) as EngineState}
+    } catch (error) {
+      why = (error as Error).message
+    }
+    if (!this.jsonEnabled()) {
+      this.log(
+        table(
+          ['GROUP', 'DEFAULT DOMAIN', 'DEVICES'],
+          list.defaultDomains.map((d) => [d.group, d.type, d.devices.join(' ')]),
+        ),
+      )
+      this.log(`\n${bold(`session ${this.flags.session}`)}`)
+      this.log(list.session ? renderState(list.session.state) : `not running: ${why}`)
+    }
+    return list
+  }
+}

@@ -1,0 +1,106 @@
+import {Flags} from '@oclif/core'
+import {spawn} from 'node:child_process'
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+
+import {IommuctlError} from '../../errors.js'
+import {sizeFlag} from '../../render/session.js'
+import {Daemon} from '../../session/daemon.js'
+import {isAnswering, sessionPaths} from '../../session/paths.js'
+import {memlockLimit} from '../../session/engine.js'
+import {SessionStarted} from '../../session/protocol.js'
+import {SessionCommand} from '../../session-command.js'
+
+export default class SessionStart extends SessionCommand<typeof SessionStart> {
+  static description = `The daemon owns one iommufd (/dev/iommu) and answers newline-delimited JSON requests on a root-only Unix socket, SESSION_DIR/NAME.sock (default /run/iommuctl/sessions/default.sock): the \`domains\` and \`pasid\` commands are its clients. Objects live as long as the daemon. It refuses to pin more memory than --max-pinned (default: its RLIMIT_MEMLOCK). On \`session stop\`, SIGINT or SIGTERM it tears down every object and closes every descriptor.
+
+Without --foreground it starts itself in the background and returns once the socket answers; its log is SESSION_DIR/NAME.log. --foreground is for systemd (see contrib/iommuctl-session@.service). A second session with a name that is running is refused.`
+
+  static examples = [
+    {command: 'sudo <%= config.bin %> <%= command.id %>', description: 'Start the default session.'},
+    {
+      command: 'sudo <%= config.bin %> <%= command.id %> --name vm0 --max-pinned 8G',
+      description: 'A named session that pins at most 8 GiB.',
+    },
+    {
+      command: 'sudo <%= config.bin %> <%= command.id %> --foreground',
+      description: 'In the foreground, as systemd runs it.',
+    },
+  ]
+
+  static flags = {
+    ...SessionCommand.sessionFlags,
+    name: Flags.string({default: 'default', summary: 'Session name: one socket, one iommufd.'}),
+    foreground: Flags.boolean({summary: 'Stay in the foreground (for systemd).'}),
+    'max-pinned': Flags.string({
+      summary: 'Refuse maps past this many bytes (K, M, G suffixes); default RLIMIT_MEMLOCK.',
+    }),
+  }
+
+  static summary = 'Start a session daemon that holds iommufd objects for the domains and pasid commands.'
+
+  async run(): Promise<SessionStarted> {
+    const {name, foreground} = this.flags
+    const dir = this.flags['session-dir']
+    const paths = sessionPaths(dir, name)
+    const maxPinned = this.flags['max-pinned'] ? sizeFlag(this.flags['max-pinned']) : memlockLimit()
+    if (foreground) {
+      const daemon = new Daemon(this.root, paths, maxPinned)
+      await daemon.start()
+      this.log(`session ${name} listening on ${paths.socket} (pid ${process.pid})`)
+      await daemon.closed()
+      return {name, socket: paths.socket, pid: process.pid}
+    }
+    if (await isAnswering(paths.socket)) {
+      throw new IommuctlError('SESSION_EXISTS', `A session is already running on ${paths.socket}.`, {
+        suggestion: 'Use it, stop it with `iommuctl session stop`, or start another with --name.',
+      })
+    }
+    fs.mkdirSync(dir, {recursive: true, mode: 0o700})
+    const log = fs.openSync(path.join(dir, `${name}.log`), 'a', 0o600)
+    const args = [
+      process.argv[1]!,
+      'session',
+      'start',
+      '--foreground',
+      '--name',
+      name,
+      '--session-dir',
+      dir,
+      '--root',
+      this.flags.root,
+    ]
+    if (this.flags['max-pinned']) args.push('--max-pinned', this.flags['max-pinned'])
+    const child = spawn(process.execPath, args, {detached: true, stdio: ['ignore', log, log]})
+    fs.closeSync(log)
+    const exited = new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? 1)))
+    child.unref()
+    for (let i = 0; i < 200; i++) {
+      if (await isAnswering(paths.socket)) {
+        const result = {name, socket: paths.socket, pid: child.pid!}
+        if (!this.jsonEnabled()) this.log(`session ${name} started (pid ${child.pid}) on ${paths.socket}`)
+        return result
+      }
+      const done = await Promise.race([exited, new Promise<null>((r) => setTimeout(() => r(null), 50))])
+      if (done !== null) {
+        const tail = fs
+          .readFileSync(path.join(dir, `${name}.log`), 'utf8')
+          .trim()
+          .split('\n')
+          .slice(-4)
+          .join('\n')
+        throw new IommuctlError(
+          'SESSION_START',
+          `The session daemon exited (${done}) before it listened:\n${tail}`,
+          {
+            path: path.join(dir, `${name}.log`),
+          },
+        )
+      }
+    }
+    throw new IommuctlError(
+      'SESSION_START',
+      `The session daemon did not answer on ${paths.socket} within 10 s.`,
+    )
+  }
+}

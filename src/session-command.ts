@@ -1,0 +1,27 @@
+import {Command, Flags} from '@oclif/core'
+
+import {BaseCommand} from './base-command.js'
+import {request} from './session/client.js'
+import {DEFAULT_SESSION_DIR} from './session/paths.js'
+import {SessionRequest, SessionResult} from './session/protocol.js'
+
+type Op = SessionRequest['op']
+type ArgsOf<O extends Op> = Extract<SessionRequest, {op: O}> extends {args: infer A} ? A : undefined
+
+/** Commands that talk to a session daemon: which one, and one request to it. */
+export abstract class SessionCommand<T extends typeof Command> extends BaseCommand<T> {
+  static sessionFlags = {
+    session: Flags.string({default: 'default', summary: 'The session to talk to (session start --name).'}),
+    'session-dir': Flags.string({
+      default: DEFAULT_SESSION_DIR,
+      env: 'IOMMUCTL_SESSION_DIR',
+      summary: "Where sessions' sockets are.",
+      helpGroup: 'GLOBAL',
+    }),
+  }
+
+  protected request<O extends Op>(op: O, args?: ArgsOf<O>): Promise<SessionResult> {
+    const f = this.flags as unknown as {session: string; 'session-dir': string}
+    return request(f['session-dir'], f.session, op, args)
+  }
+}

@@ -1,0 +1,127 @@
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+import {ExitCode, IommuctlError} from '../errors.js'
+import {Root} from '../sysfs/root.js'
+import {locateVfioDevice} from '../vfio/locate.js'
+import {Engine, EngineState, explained} from './engine.js'
+import {checkPlan, parseSize, Plan, planError} from './plan.js'
+
+/** One entry of the plan as it went. */
+export interface ApplyStep {
+  /** The entry, as the plan names it: ioas[0], maps[1], attach[0]. */
+  entry: string
+  what: string
+  /** The kernel's answer: an object id, an IOVA. */
+  result: string
+}
+
+/** What `iommuctl apply` prints. */
+export interface ApplyRecord {
+  steps: ApplyStep[]
+  state: EngineState
+  /** exit: torn down when apply returns; hold: until SIGINT or SIGTERM; exec: until the command exits. */
+  mode: 'exit' | 'hold' | 'exec'
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+
+/** Validates a parsed plan against schemas/plan.json; an error names the entry and field. */
+export async function validatePlan(data: unknown): Promise<Plan> {
+  const {Ajv} = await import('ajv')
+  const schema = JSON.parse(fs.readFileSync(path.join(here, '../../schemas/plan.json'), 'utf8'))
+  const ajv = new Ajv({allErrors: false, strict: false})
+  const validate = ajv.compile(schema)
+  if (!validate(data)) {
+    const e = validate.errors![0]!
+    const where =
+      e.instancePath
+        .split('/')
+        .slice(1)
+        .map((p) => (/^\d+$/.test(p) ? `[${p}]` : `.${p}`))
+        .join('')
+        .replace(/^\./, '') || 'the plan'
+    const extra =
+      e.keyword === 'additionalProperties'
+        ? ` (${(e.params as {additionalProperty: string}).additionalProperty})`
+        : ''
+    const allowed =
+      e.keyword === 'enum'
+        ? `: one of ${(e.params as {allowedValues: unknown[]}).allowedValues.join(', ')}`
+        : ''
+    throw planError(where, `${e.message}${extra}${allowed}`)
+  }
+  const plan = data as Plan
+  checkPlan(plan)
+  return plan
+}
+
+/** Every device the plan names, in order of first mention. */
+export function planDevices(plan: Plan): string[] {
+  return [
+    ...new Set([...(plan.hwpts ?? []).map((h) => h.device), ...(plan.attach ?? []).map((a) => a.device)]),
+  ]
+}
+
+/**
+ * Builds the plan in a new engine: devices, IOASes, maps, HWPTs, attachments. If an entry fails,
+ * everything made so far is torn down and the error names the entry and why.
+ */
+export function applyPlan(
+  root: Root,
+  plan: Plan,
+  maxPinned: bigint | null,
+): {engine: Engine; steps: ApplyStep[]} {
+  // Every device must be on a VFIO driver with a cdev before /dev/iommu is opened.
+  for (const bdf of planDevices(plan)) locateVfioDevice(root, bdf, 'cdev')
+  const engine = explained(() => new Engine(root, maxPinned))
+  const steps: ApplyStep[] = []
+  const step = (entry: string, what: string, fn: () => string) => {
+    try {
+      steps.push({entry, what, result: explained(fn)})
+    } catch (error) {
+      engine.close()
+      const e = error as IommuctlError
+      throw new IommuctlError(
+        'APPLY_FAILED',
+        `${entry} (${what}) failed: ${e.message} Everything made before it was torn down.`,
+        {
+          errno: e.errno,
+          exit: e.oclif?.exit === ExitCode.unavailable ? ExitCode.unavailable : ExitCode.failure,
+          suggestion: e.suggestions?.[0],
+        },
+      )
+    }
+  }
+  planDevices(plan).forEach((bdf, i) =>
+    step(`devices[${i}]`, `bind ${bdf}`, () => `dev ${engine.device(bdf).devId}`),
+  )
+  plan.ioas.forEach((x, i) =>
+    step(`ioas[${i}]`, `IOAS ${x.name}`, () => {
+      const ranges = x.allowIovas?.map((r) => ({start: BigInt(r.start), last: BigInt(r.last)}))
+      return `ioas ${engine.createIoas(x.name, ranges, {hugePages: x.hugePages})}`
+    }),
+  )
+  plan.maps?.forEach((m, i) =>
+    step(`maps[${i}]`, `map ${m.name} (${m.size}) into ${m.ioas}`, () => {
+      const r = engine.map(m.ioas, {...m, size: parseSize(m.size)})
+      return `iova ${r.iova}`
+    }),
+  )
+  plan.hwpts?.forEach((h, i) =>
+    step(
+      `hwpts[${i}]`,
+      `HWPT ${h.name} on ${h.ioas} for ${h.device}${h.flags?.length ? ` (${h.flags.join(', ')})` : ''}`,
+      () => {
+        return `hwpt ${engine.createHwpt(h.name, h.ioas, h.device, h.flags)}`
+      },
+    ),
+  )
+  plan.attach?.forEach((a, i) =>
+    step(`attach[${i}]`, `attach ${a.device}${a.pasid ? ` PASID ${a.pasid}` : ''} to ${a.to}`, () => {
+      return `pt ${engine.attach(a.device, a.to, a.pasid)}`
+    }),
+  )
+  return {engine, steps}
+}

@@ -1,0 +1,437 @@
+// The engine behind `apply` and the session daemon: one /dev/iommu descriptor and every object
+// made in it (IOASes, HWPTs, bound devices, the memory mapped into them), with a record of each so
+// that it can be listed and torn down in order. The kernel lists no process's objects, so this
+// record is the only one.
+import * as fs from 'node:fs'
+
+import {ExitCode, IommuctlError} from '../errors.js'
+import {explain} from '../iommufd/explain.js'
+import {Iommufd} from '../iommufd/iommufd.js'
+import {SyscallError} from '../native/errors.js'
+import {closeQuietly, openDevice} from '../native/ioctl.js'
+import {ftruncate, MFD_CLOEXEC, memfdCreate} from '../native/libc.js'
+import {Mapping} from '../native/mapping.js'
+import * as U from '../native/uapi/iommufd.js'
+import {Hex} from '../records.js'
+import {Root} from '../sysfs/root.js'
+import {VfioCdev} from '../vfio/cdev.js'
+import {locateVfioDevice} from '../vfio/locate.js'
+import {HwptFlag, PlanMap} from './plan.js'
+
+export interface MappingRecord {
+  name: string | null
+  iova: Hex
+  length: Hex
+  memory: string
+  readable: boolean
+  writable: boolean
+}
+
+/** One object in the session's iommufd, as the kernel numbered it. */
+export interface SessionObject {
+  /** The kernel's object id in this iommufd. */
+  id: number
+  kind: 'ioas' | 'hwpt' | 'device'
+  name: string | null
+  /** For an HWPT, the IOAS it translates. */
+  parent: number | null
+  /** For a device, its PCI address; for an HWPT, the device it was allocated for. */
+  bdf: string | null
+  /** For an HWPT. */
+  flags: HwptFlag[]
+  /** For a device: the IOAS or HWPT its RID is attached to. */
+  attachedTo: number | null
+  /** For a device: PASIDs attached, and to what. */
+  pasids: {pasid: number; pt: number}[]
+  /** For an IOAS: what is mapped in it. */
+  mappings: MappingRecord[]
+  /** For an IOAS: IOMMU_OPTION_HUGE_PAGES as the kernel reports it. */
+  hugePages: boolean | null
+  /** For a device: its descriptor in the process holding the session (what --exec hands on). */
+  fd: number | null
+}
+
+export interface EngineState {
+  /** The iommufd descriptor. */
+  iommufd: number
+  objects: SessionObject[]
+  /** Bytes of memory mapped (and so pinned once a device is attached). */
+  pinnedBytes: number
+  /** The most the session will pin; null for no limit. */
+  maxPinnedBytes: number | null
+}
+
+interface Memory {
+  release(): void
+}
+
+interface MapEntry extends MappingRecord {
+  bytes: bigint
+  memoryOwner: Memory
+}
+
+const FLAG_BITS: Record<HwptFlag, number> = {
+  'nest-parent': U.IOMMU_HWPT_ALLOC_NEST_PARENT,
+  'dirty-tracking': U.IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
+  pasid: U.IOMMU_HWPT_ALLOC_PASID,
+}
+
+const MFD_HUGETLB = 0x4
+const hex = (n: bigint) => `0x${n.toString(16)}`
+
+export class Engine {
+  readonly iommufd: Iommufd
+  private readonly ioases = new Map<number, {name: string | null; maps: MapEntry[]}>()
+  private readonly hwpts = new Map<
+    number,
+    {name: string | null; ioas: number; bdf: string; flags: HwptFlag[]}
+  >()
+  private readonly devices = new Map<
+    string,
+    {cdev: VfioCdev; devId: number; pt: number | null; pasids: Map<number, number>}
+  >()
+  private readonly names = new Map<string, number>()
+  private pinned = 0n
+  private closed = false
+
+  constructor(
+    private readonly root: Root,
+    readonly maxPinned: bigint | null,
+  ) {
+    this.iommufd = Iommufd.open()
+  }
+
+  /** An object id from a name or a number ("3" or "main"). */
+  resolve(ref: string | number, kinds: SessionObject['kind'][] = ['ioas', 'hwpt']): number {
+    const id = typeof ref === 'number' ? ref : /^\d+$/.test(ref) ? Number(ref) : this.names.get(ref)
+    const kind =
+      id === undefined ? undefined : this.ioases.has(id) ? 'ioas' : this.hwpts.has(id) ? 'hwpt' : undefined
+    if (id === undefined || !kind || !kinds.includes(kind)) {
+      throw new IommuctlError('NO_SUCH_OBJECT', `No ${kinds.join(' or ')} ${ref} in this session.`, {
+        suggestion: 'List the objects with `iommuctl domains list` (or `session status`).',
+      })
+    }
+    return id
+  }
+
+  /** Opens the device's VFIO cdev and binds it to this iommufd (once). */
+  device(bdf: string): {devId: number; fd: number} {
+    const have = this.devices.get(bdf)
+    if (have) return {devId: have.devId, fd: have.cdev.fd}
+    const loc = locateVfioDevice(this.root, bdf, 'cdev')
+    const cdev = VfioCdev.open(loc.cdev!)
+    try {
+      const devId = cdev.bind(this.iommufd)
+      this.devices.set(bdf, {cdev, devId, pt: null, pasids: new Map()})
+      return {devId, fd: cdev.fd}
+    } catch (error) {
+      cdev.close()
+      throw error
+    }
+  }
+
+  createIoas(
+    name: string | null,
+    allowIovas?: {start: bigint; last: bigint}[],
+    options: {hugePages?: boolean} = {},
+  ): number {
+    this.claim(name)
+    const id = this.iommufd.ioasAlloc()
+    this.ioases.set(id, {name, maps: []})
+    if (name) this.names.set(name, id)
+    try {
+      if (allowIovas?.length) this.iommufd.allowIovas(id, allowIovas)
+      if (options.hugePages !== undefined) {
+        this.iommufd.option(U.IOMMU_OPTION_HUGE_PAGES, U.IOMMU_OPTION_OP_SET, id, options.hugePages ? 1n : 0n)
+      }
+    } catch (error) {
+      this.destroy(id)
+      throw error
+    }
+    return id
+  }
+
+  /** IOMMU_OPTION_HUGE_PAGES of an IOAS, as the kernel reports it. */
+  hugePages(ioasRef: string | number): boolean {
+    const id = this.resolve(ioasRef, ['ioas'])
+    return this.iommufd.option(U.IOMMU_OPTION_HUGE_PAGES, U.IOMMU_OPTION_OP_GET, id) === 1n
+  }
+
+  /** Maps memory of the kind asked for into an IOAS; the memory lives as long as the mapping. */
+  map(
+    ioasRef: string | number,
+    m: Omit<PlanMap, 'ioas' | 'size' | 'name'> & {name: string | null; size: bigint},
+  ): MappingRecord {
+    const ioas = this.resolve(ioasRef, ['ioas'])
+    if (this.maxPinned !== null && this.pinned + m.size > this.maxPinned) {
+      throw new IommuctlError(
+        'PIN_LIMIT',
+        `Mapping ${m.size} more bytes would pin ${this.pinned + m.size}, over this session's limit of ${this.maxPinned}.`,
+        {
+          suggestion:
+            'Unmap something first, or start the session with a higher --max-pinned (and RLIMIT_MEMLOCK).',
+        },
+      )
+    }
+    const iova = m.iova === undefined ? undefined : BigInt(m.iova)
+    const readable = m.readable !== false
+    const writable = m.writable !== false
+    const kind = typeof m.memory === 'object' ? `file ${m.memory.file}` : (m.memory ?? 'anonymous')
+    let owner: Memory | undefined
+    try {
+      let got: bigint
+      if (m.memory === undefined || m.memory === 'anonymous') {
+        const mapping = Mapping.anonymous(m.size)
+        owner = {release: () => mapping.unmap()}
+        got = this.iommufd.map(ioas, {
+          userVa: mapping.address,
+          length: m.size,
+          iova,
+          writeable: writable,
+          readable,
+        })
+      } else {
+        const fd = this.memoryFd(m.memory, m.size, writable)
+        owner = {release: () => closeQuietly(fd)}
+        got = this.iommufd.mapFile(ioas, fd, 0n, m.size, iova, {writeable: writable, readable})
+      }
+      const entry: MapEntry = {
+        name: m.name,
+        iova: hex(got),
+        length: hex(m.size),
+        memory: kind,
+        readable,
+        writable,
+        bytes: m.size,
+        memoryOwner: owner,
+      }
+      this.ioases.get(ioas)!.maps.push(entry)
+      this.pinned += m.size
+      return record(entry)
+    } catch (error) {
+      owner?.release()
+      throw error
+    }
+  }
+
+  private memoryFd(memory: NonNullable<PlanMap['memory']>, size: bigint, writable: boolean): number {
+    if (typeof memory === 'object') {
+      const st = fs.statSync(memory.file, {throwIfNoEntry: false})
+      if (!st?.isFile()) {
+        throw new IommuctlError('BAD_PLAN', `${memory.file} is not a file.`, {
+          exit: ExitCode.usage,
+          path: memory.file,
+        })
+      }
+      if (BigInt(st.size) < size) {
+        throw new IommuctlError(
+          'BAD_PLAN',
+          `${memory.file} holds ${st.size} bytes, less than the ${size} to map.`,
+          {
+            exit: ExitCode.usage,
+            path: memory.file,
+          },
+        )
+      }
+      return openDevice(memory.file, writable ? 'rw' : 'r')
+    }
+    const r = memfdCreate('iommuctl', MFD_CLOEXEC | (memory === 'hugetlbfs' ? MFD_HUGETLB : 0))
+    if (r.errno)
+      throw new SyscallError(`memfd_create${memory === 'hugetlbfs' ? ' with MFD_HUGETLB' : ''}`, r.errno)
+    const t = ftruncate(r.value, Number(size))
+    if (t.errno) {
+      closeQuietly(r.value)
+      throw new SyscallError(`ftruncate of the ${memory} to ${size} bytes`, t.errno)
+    }
+    return r.value
+  }
+
+  unmap(ioasRef: string | number, iovaText: string): MappingRecord {
+    const ioas = this.resolve(ioasRef, ['ioas'])
+    const maps = this.ioases.get(ioas)!.maps
+    const i = maps.findIndex((m) => BigInt(m.iova) === BigInt(iovaText) || m.name === iovaText)
+    if (i < 0) {
+      throw new IommuctlError(
+        'NO_SUCH_MAPPING',
+        `Nothing this session mapped starts at ${iovaText} in IOAS ${ioas}.`,
+        {
+          suggestion: `Its mappings: ${maps.map((m) => m.iova).join(', ') || 'none'}.`,
+        },
+      )
+    }
+    const m = maps[i]!
+    this.iommufd.unmap(ioas, BigInt(m.iova), m.bytes)
+    maps.splice(i, 1)
+    m.memoryOwner.release()
+    this.pinned -= m.bytes
+    return record(m)
+  }
+
+  createHwpt(name: string | null, ioasRef: string | number, bdf: string, flags: HwptFlag[] = []): number {
+    const ioas = this.resolve(ioasRef, ['ioas'])
+    this.claim(name)
+    const {devId} = this.device(bdf)
+    const bits = flags.reduce((a, f) => a | FLAG_BITS[f], 0)
+    const id = this.iommufd.hwptAlloc(devId, ioas, bits)
+    this.hwpts.set(id, {name, ioas, bdf, flags})
+    if (name) this.names.set(name, id)
+    return id
+  }
+
+  attach(bdf: string, ptRef: string | number, pasid?: number): number {
+    const pt = this.resolve(ptRef)
+    this.device(bdf)
+    const d = this.devices.get(bdf)!
+    const got = d.cdev.attach(pt, pasid)
+    if (pasid === undefined) d.pt = got
+    else d.pasids.set(pasid, got)
+    return got
+  }
+
+  detach(bdf: string, pasid?: number): void {
+    const d = this.devices.get(bdf)
+    const attached = d && (pasid === undefined ? d.pt !== null : d.pasids.has(pasid))
+    if (!d || !attached) {
+      throw new IommuctlError(
+        'NOT_ATTACHED',
+        `${bdf}${pasid === undefined ? '' : ` PASID ${pasid}`} is not attached in this session.`,
+      )
+    }
+    d.cdev.detach(pasid)
+    if (pasid === undefined) d.pt = null
+    else d.pasids.delete(pasid)
+  }
+
+  /** Destroys an IOAS or HWPT, refusing while a device or HWPT of this session still uses it. */
+  destroy(ref: string | number): void {
+    const id = this.resolve(ref)
+    const users = [
+      ...[...this.devices]
+        .filter(([, d]) => d.pt === id || [...d.pasids.values()].includes(id))
+        .map(([b]) => b),
+      ...[...this.hwpts].filter(([, h]) => h.ioas === id).map(([h]) => `hwpt ${h}`),
+    ]
+    if (users.length) {
+      throw new IommuctlError('IN_USE', `Object ${id} is in use by ${users.join(', ')}.`, {
+        suggestion: 'Detach the devices (and destroy the HWPTs) first.',
+      })
+    }
+    this.iommufd.destroy(id)
+    const ioas = this.ioases.get(id)
+    for (const m of ioas?.maps ?? []) {
+      m.memoryOwner.release()
+      this.pinned -= m.bytes
+    }
+    this.ioases.delete(id)
+    this.hwpts.delete(id)
+    for (const [n, v] of this.names) if (v === id) this.names.delete(n)
+  }
+
+  state(): EngineState {
+    const objects: SessionObject[] = []
+    const base = {
+      name: null,
+      parent: null,
+      bdf: null,
+      flags: [],
+      attachedTo: null,
+      pasids: [],
+      mappings: [],
+      hugePages: null,
+      fd: null,
+    }
+    for (const [bdf, d] of this.devices) {
+      objects.push({
+        ...base,
+        id: d.devId,
+        kind: 'device',
+        bdf,
+        attachedTo: d.pt,
+        pasids: [...d.pasids].map(([pasid, pt]) => ({pasid, pt})),
+        fd: d.cdev.fd,
+      })
+    }
+    for (const [id, x] of this.ioases) {
+      objects.push({
+        ...base,
+        id,
+        kind: 'ioas',
+        name: x.name,
+        mappings: x.maps.map(record),
+        hugePages: this.hugePages(id),
+      })
+    }
+    for (const [id, h] of this.hwpts) {
+      objects.push({...base, id, kind: 'hwpt', name: h.name, parent: h.ioas, bdf: h.bdf, flags: h.flags})
+    }
+    objects.sort((a, b) => a.id - b.id)
+    return {
+      iommufd: this.iommufd.fd,
+      objects,
+      pinnedBytes: Number(this.pinned),
+      maxPinnedBytes: this.maxPinned === null ? null : Number(this.maxPinned),
+    }
+  }
+
+  /**
+   * Tears everything down in order: PASIDs and devices detached and closed (which unbinds them),
+   * HWPTs, then IOASes destroyed, the iommufd closed, the memory released. Never throws.
+   */
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    for (const d of this.devices.values()) d.cdev.close()
+    this.devices.clear()
+    for (const id of [...this.hwpts.keys(), ...this.ioases.keys()]) {
+      try {
+        this.iommufd.destroy(id)
+      } catch {
+        // Closing the iommufd below destroys whatever is left.
+      }
+    }
+    this.iommufd.close()
+    for (const x of this.ioases.values()) for (const m of x.maps) m.memoryOwner.release()
+    this.ioases.clear()
+    this.hwpts.clear()
+    this.pinned = 0n
+  }
+
+  private claim(name: string | null): void {
+    if (name && this.names.has(name)) {
+      throw new IommuctlError(
+        'NAME_TAKEN',
+        `The name ${name} is taken in this session (object ${this.names.get(name)}).`,
+        {
+          exit: ExitCode.usage,
+        },
+      )
+    }
+  }
+}
+
+function record(m: MappingRecord): MappingRecord {
+  return {
+    name: m.name,
+    iova: m.iova,
+    length: m.length,
+    memory: m.memory,
+    readable: m.readable,
+    writable: m.writable,
+  }
+}
+
+/** RLIMIT_MEMLOCK of this process (soft), from /proc/self/limits; null when unlimited. */
+export function memlockLimit(): bigint | null {
+  const text = fs.readFileSync('/proc/self/limits', 'utf8')
+  const m = /^Max locked memory\s+(\S+)/m.exec(text)
+  return !m || m[1] === 'unlimited' ? null : BigInt(m[1]!)
+}
+
+/** Runs an engine call, turning a failed ioctl into the error a user reads. */
+export function explained<T>(fn: () => T): T {
+  try {
+    return fn()
+  } catch (error) {
+    throw explain(error)
+  }
+}
