@@ -5,7 +5,7 @@
 import {execFileSync} from 'node:child_process'
 
 const run = (cmd, args) => execFileSync(cmd, args, {stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8'})
-run('npx', ['oclif', 'manifest'])
+run('node', ['scripts/manifest.js'])
 run('npx', ['oclif', 'readme', '--no-aliases'])
 run('node', ['scripts/schemas.js'])
 const stale = run('git', ['diff', '--name-only', '--', 'oclif.manifest.json', 'README.md', 'schemas']).trim()
