@@ -175,7 +175,15 @@ kill -0 $(cat $dir/pid) 2>/dev/null; echo $? > $dir/alive
 ls /run/iommuctl/sessions > $dir/left
 run free-stop ic hw-info ${E1000E} --json
 run nosession ic domains create ioas --json
-run listnone ic domains list --json`,
+run listnone ic domains list --json
+run capstart ic session start --name capped --max-pinned 1M --json
+run capc ic domains create ioas --session capped --name m --json
+run capmap ic domains map m 2M --session capped --json
+run capok ic domains map m 512K --session capped --json
+kill -TERM $(cat /run/iommuctl/sessions/capped.pid)
+for i in $(seq 50); do [ -e /run/iommuctl/sessions/capped.sock ] || break; sleep 0.1; done
+ls /run/iommuctl/sessions > $dir/capleft
+run capgone ic session status --session capped --json`,
         900_000,
       )
 
@@ -296,6 +304,14 @@ run listnone ic domains list --json`,
       json(read('free-stop'), 'hw-info')
       assert.match(error(read('nosession'), 'NO_SESSION').suggestion, /session start/)
       assert.equal(json(read('listnone'), 'domains').session, null)
+
+      // The pin cap of a daemon (--max-pinned), and SIGTERM: everything torn down, socket gone.
+      assertMatchesSchema('session-start', JSON.parse(read('capstart').out))
+      json(read('capc'), 'object-id')
+      assert.match(error(read('capmap'), 'PIN_LIMIT').message, /over this session's limit of 1048576/)
+      assert.equal(json(read('capok'), 'mapping').length, '0x80000')
+      assert.doesNotMatch(read.file('capleft'), /capped\.(sock|pid)/)
+      error(read('capgone'), 'NO_SESSION')
     },
   )
 })
