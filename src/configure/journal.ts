@@ -2,6 +2,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 
 import {errnoOf, ExitCode, IommuctlError} from '../errors.js'
+import {isAlive, readPid} from '../pid.js'
 
 /** Where the journal lives unless --journal-dir or IOMMUCTL_JOURNAL_DIR says otherwise. */
 export const DEFAULT_JOURNAL_DIR = '/run/iommuctl'
@@ -95,8 +96,8 @@ export class Journal {
         if (errnoOf(error) !== 'EEXIST')
           throw journalError(`cannot lock ${this.lockFile}`, error, this.lockFile)
       }
-      const holder = Number.parseInt(fs.readFileSync(this.lockFile, 'utf8'), 10)
-      if (Number.isInteger(holder) && holder !== process.pid && isAlive(holder)) {
+      const holder = readPid(this.lockFile)
+      if (holder !== null && holder !== process.pid && isAlive(holder)) {
         throw new IommuctlError(
           'JOURNAL_LOCKED',
           `Another iommuctl (pid ${holder}) is changing devices now.`,
@@ -156,15 +157,6 @@ export class Journal {
     return Object.entries(this.data.groups)
       .filter(([, g]) => g.pendingPid !== process.pid && !isAlive(g.pendingPid))
       .map(([id]) => id)
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return errnoOf(error) === 'EPERM'
   }
 }
 

@@ -42,6 +42,7 @@ export class Daemon {
   private engine!: Engine
   private validate!: (data: unknown) => string | null
   private stopped = false
+  private readonly connections = new Set<net.Socket>()
   readonly served = {requests: 0, errors: 0}
 
   constructor(
@@ -97,6 +98,8 @@ export class Daemon {
     if (this.stopped) return
     this.stopped = true
     this.server.close()
+    // An idle client must not keep the daemon alive: server.close waits for every connection.
+    for (const conn of this.connections) conn.end()
     this.engine.close()
     fs.rmSync(this.paths.socket, {force: true})
     fs.rmSync(this.paths.pid, {force: true})
@@ -106,6 +109,8 @@ export class Daemon {
     let buffer = ''
     conn.setEncoding('utf8')
     conn.on('error', () => {})
+    this.connections.add(conn)
+    conn.on('close', () => this.connections.delete(conn))
     conn.on('data', (chunk: string) => {
       buffer += chunk
       let nl: number

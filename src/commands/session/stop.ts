@@ -1,3 +1,4 @@
+import {isAlive, readPid} from '../../pid.js'
 import {isAnswering, sessionPaths} from '../../session/paths.js'
 import {SessionStopped} from '../../session/protocol.js'
 import {SessionCommand} from '../../session-command.js'
@@ -15,9 +16,13 @@ export default class SessionStop extends SessionCommand<typeof SessionStop> {
   static summary = 'Stop a session, tearing down everything it holds.'
 
   async run(): Promise<SessionStopped> {
+    const paths = sessionPaths(this.flags['session-dir'], this.flags.session)
+    const pid = readPid(paths.pid)
     await this.request('stop')
-    const {socket} = sessionPaths(this.flags['session-dir'], this.flags.session)
-    for (let i = 0; i < 200 && (await isAnswering(socket)); i++) await new Promise((r) => setTimeout(r, 50))
+    // Done when the daemon is: its socket no longer answers and its process has exited.
+    for (let i = 0; i < 200 && ((await isAnswering(paths.socket)) || (pid !== null && isAlive(pid))); i++) {
+      await new Promise((r) => setTimeout(r, 50))
+    }
     if (!this.jsonEnabled()) this.log(`session ${this.flags.session} stopped`)
     return {stopped: this.flags.session}
   }
