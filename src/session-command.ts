@@ -3,10 +3,7 @@ import {Command, Flags} from '@oclif/core'
 import {BaseCommand} from './base-command.js'
 import {request} from './session/client.js'
 import {DEFAULT_SESSION_DIR} from './session/paths.js'
-import {SessionRequest, SessionResult} from './session/protocol.js'
-
-type Op = SessionRequest['op']
-type ArgsOf<O extends Op> = Extract<SessionRequest, {op: O}> extends {args: infer A} ? A : undefined
+import {RequestArgs, RequestOp, SessionResult} from './session/protocol.js'
 
 /** Commands that talk to a session daemon: which one, and one request to it. */
 export abstract class SessionCommand<T extends typeof Command> extends BaseCommand<T> {
@@ -20,7 +17,7 @@ export abstract class SessionCommand<T extends typeof Command> extends BaseComma
     }),
   }
 
-  protected request<O extends Op>(op: O, args?: ArgsOf<O>): Promise<SessionResult> {
+  protected request<O extends RequestOp>(op: O, args?: RequestArgs<O>): Promise<SessionResult> {
     const f = this.flags as unknown as {session: string; 'session-dir': string}
     return request(f['session-dir'], f.session, op, args)
   }

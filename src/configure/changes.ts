@@ -3,7 +3,7 @@ import {allowsVfio} from '../model/groups.js'
 import {PciTopology, PCI_CLASS_BRIDGE_PCI} from '../model/topology.js'
 import {Bdf} from '../records.js'
 import {GROUPS_DIR, PCI_DEVICES_DIR} from '../sysfs/inventory.js'
-import {BDF_PATTERN, PciDeviceSysfs} from '../sysfs/pci.js'
+import {noSuchDevice, PciDeviceSysfs, requireBdfs} from '../sysfs/pci.js'
 import {Root} from '../sysfs/root.js'
 import {
   driverAvailability,
@@ -11,6 +11,8 @@ import {
   loadModule,
   unknownDriver,
   validateDriverName,
+  VariantAlias,
+  variantAliases,
   variantDriver,
 } from './drivers.js'
 import {Interlock, InterlockFacts} from './interlocks.js'
@@ -59,22 +61,6 @@ export interface ChangeOptions {
   onPlan?: (report: ChangeReport) => void
 }
 
-/** Validates BDFs before any path is built from them. */
-export function validateBdfs(bdfs: string[]): void {
-  const bad = bdfs.filter((b) => !BDF_PATTERN.test(b))
-  if (bad.length) {
-    throw new IommuctlError(
-      'BAD_BDF',
-      `${bad.map((b) => JSON.stringify(b)).join(', ')} ${bad.length > 1 ? 'are not PCI addresses' : 'is not a PCI address'}.`,
-      {
-        exit: ExitCode.usage,
-        suggestion:
-          'Give domain:bus:device.function in lowercase hex, e.g. 0000:00:03.0 (see `iommuctl devices`).',
-      },
-    )
-  }
-}
-
 /** Changes go to the live host only; a snapshot or another tree can be planned against (--dry-run). */
 export function requireLive(root: Root, dryRun: boolean): void {
   if (dryRun || (root.dir === '/' && !root.isSnapshot)) return
@@ -108,12 +94,7 @@ export class Changer {
 
   device(bdf: string): PciDeviceSysfs {
     const node = this.topology.get(bdf)
-    if (!node) {
-      throw new IommuctlError('NO_SUCH_DEVICE', `No PCI device ${bdf} on this host.`, {
-        path: `${PCI_DEVICES_DIR}/${bdf}`,
-        suggestion: 'List the devices with `iommuctl devices`.',
-      })
-    }
+    if (!node) throw noSuchDevice(bdf)
     return node.sysfs
   }
 
@@ -266,7 +247,7 @@ export class Changer {
   }
 }
 
-function changeFailed(
+export function changeFailed(
   command: string,
   step: Step,
   restored: string[],
@@ -292,19 +273,28 @@ export interface BindOptions extends ChangeOptions {
 
 /** `devices bind`: plans, checks and makes the move of the named devices (and their groups, for VFIO). */
 export function bind(root: Root, bdfs: string[], opts: BindOptions): ChangeReport {
-  validateBdfs(bdfs)
+  requireBdfs(bdfs)
   if (opts.driver !== undefined) validateDriverName(opts.driver)
   requireLive(root, opts.dryRun)
   const ch = new Changer(root, 'bind', opts)
   const named = new Set(bdfs)
   const devices = bdfs.map((b) => ch.device(b))
 
+  // Each device's target, found once (modules.alias, too, is read once).
+  let aliases: VariantAlias[] | undefined
+  const targets = new Map<string, {driver: string; note: string | null}>()
   const targetOf = (dev: PciDeviceSysfs): {driver: string; note: string | null} => {
     if (opts.driver) return {driver: opts.driver, note: null}
-    const variant = variantDriver(root, root.readText(`${PCI_DEVICES_DIR}/${dev.bdf}/modalias`))
-    return variant
-      ? {driver: variant, note: `${variant}: the VFIO variant driver modules.alias names for it`}
-      : {driver: 'vfio-pci', note: null}
+    let target = targets.get(dev.bdf)
+    if (!target) {
+      aliases ??= variantAliases(root)
+      const variant = variantDriver(aliases, root.readText(`${PCI_DEVICES_DIR}/${dev.bdf}/modalias`))
+      target = variant
+        ? {driver: variant, note: `${variant}: the VFIO variant driver modules.alias names for it`}
+        : {driver: 'vfio-pci', note: null}
+      targets.set(dev.bdf, target)
+    }
+    return target
   }
 
   const changes: DeviceChange[] = []
@@ -396,7 +386,7 @@ const moves = (changes: DeviceChange[]) =>
  * other device is taken off its driver and left with none (journalled, so restore gives it back).
  */
 export function unbind(root: Root, bdfs: string[], opts: ChangeOptions): ChangeReport {
-  validateBdfs(bdfs)
+  requireBdfs(bdfs)
   requireLive(root, opts.dryRun)
   const ch = new Changer(root, 'unbind', opts)
   for (const b of bdfs) ch.device(b)
@@ -441,7 +431,7 @@ export function unbind(root: Root, bdfs: string[], opts: ChangeOptions): ChangeR
 
 /** `devices restore`: every journalled device (or the named ones) back to what it had. */
 export function restore(root: Root, bdfs: string[], opts: ChangeOptions): ChangeReport {
-  validateBdfs(bdfs)
+  requireBdfs(bdfs)
   requireLive(root, opts.dryRun)
   const ch = new Changer(root, 'restore', opts)
   ch.open()

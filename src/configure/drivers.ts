@@ -81,24 +81,36 @@ export function loadModule(root: Root, name: string): void {
   })
 }
 
+/** A `alias vfio_pci:PATTERN MODULE` line of modules.alias: what variant modules declare. */
+export interface VariantAlias {
+  pattern: string
+  module: string
+}
+
 /**
- * The VFIO variant driver the kernel's modules.alias names for a device, as libvirt finds it:
- * the device's modalias with its "pci:" prefix read as "vfio_pci:", matched against the
- * `alias vfio_pci:...` patterns variant modules declare (MODULE_DEVICE_TABLE with
- * PCI_DRIVER_OVERRIDE_DEVICE_VFIO). Null when none matches.
+ * The `alias vfio_pci:...` lines of the running kernel's modules.alias (MODULE_DEVICE_TABLE with
+ * PCI_DRIVER_OVERRIDE_DEVICE_VFIO), read once per command: the file is large.
  */
-export function variantDriver(root: Root, modalias: string | null): string | null {
-  if (!modalias?.startsWith('pci:')) return null
+export function variantAliases(root: Root): VariantAlias[] {
   const release = kernelRelease(root)
-  const aliases = release ? root.readText(`/lib/modules/${release}/modules.alias`) : null
-  if (!aliases) return null
-  const wanted = 'vfio_' + modalias
-  for (const line of aliases.split('\n')) {
+  const text = release ? root.readText(`/lib/modules/${release}/modules.alias`) : null
+  const found: VariantAlias[] = []
+  for (const line of text?.split('\n') ?? []) {
     const [kw, pattern, module] = line.split(/\s+/)
-    if (kw === 'alias' && pattern?.startsWith('vfio_pci:') && module && globMatch(pattern, wanted))
-      return module
+    if (kw === 'alias' && pattern?.startsWith('vfio_pci:') && module) found.push({pattern, module})
   }
-  return null
+  return found
+}
+
+/**
+ * The VFIO variant driver modules.alias names for a device, as libvirt finds it: the device's
+ * modalias with its "pci:" prefix read as "vfio_pci:", matched against the variant aliases.
+ * Null when none matches.
+ */
+export function variantDriver(aliases: VariantAlias[], modalias: string | null): string | null {
+  if (!modalias?.startsWith('pci:')) return null
+  const wanted = 'vfio_' + modalias
+  return aliases.find((a) => globMatch(a.pattern, wanted))?.module ?? null
 }
 
 /** fnmatch(3) without flags, as kmod matches aliases: * ? and [...] classes. */

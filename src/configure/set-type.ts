@@ -2,7 +2,7 @@ import {errnoOf, ExitCode, IommuctlError} from '../errors.js'
 import {allowsVfio} from '../model/groups.js'
 import {GROUPS_DIR} from '../sysfs/inventory.js'
 import {Root} from '../sysfs/root.js'
-import {ChangeOptions, ChangeReport, Changer, DeviceChange, requireLive} from './changes.js'
+import {ChangeOptions, ChangeReport, changeFailed, Changer, DeviceChange, requireLive} from './changes.js'
 import {readDriverState, requireWritable, StepError} from './mover.js'
 
 /** What /sys/kernel/iommu_groups/N/type accepts (iommu_group_store_type in drivers/iommu/iommu.c). */
@@ -126,13 +126,7 @@ export function setType(root: Root, id: number, type: DomainType, opts: SetTypeO
         if (added.has(c.bdf) && !failed.includes(c.bdf)) ch.journal.forget(c.bdf)
       }
       ch.journal.save()
-      const back = restored.length ? ` Bound back: ${restored.join(', ')}.` : ''
-      const err = new IommuctlError(
-        'CHANGE_FAILED',
-        `set-type failed at ${failedStep.action}${failedStep.bdf ? ` of ${failedStep.bdf}` : ''}: ${failedStep.error}.${back}`,
-        {errno: failedStep.errno, path: failedStep.path ?? undefined, steps: ch.mover.steps},
-      )
-      throw err
+      throw changeFailed('set-type', failedStep, restored, failed, ch.mover.steps)
     }
     ch.journal.forgetGroup(id)
     for (const c of unbinds) if (added.has(c.bdf)) ch.journal.forget(c.bdf)

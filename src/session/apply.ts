@@ -1,12 +1,9 @@
-import * as fs from 'node:fs'
-import * as path from 'node:path'
-import {fileURLToPath} from 'node:url'
-
 import {ExitCode, IommuctlError} from '../errors.js'
 import {Root} from '../sysfs/root.js'
 import {locateVfioDevice} from '../vfio/locate.js'
 import {Engine, EngineState, explained} from './engine.js'
 import {checkPlan, parseSize, Plan, planError} from './plan.js'
+import {schemaValidator} from './schema.js'
 
 /** One entry of the plan as it went. */
 export interface ApplyStep {
@@ -25,16 +22,10 @@ export interface ApplyRecord {
   mode: 'exit' | 'hold' | 'exec'
 }
 
-const here = path.dirname(fileURLToPath(import.meta.url))
-
 /** Validates a parsed plan against schemas/plan.json; an error names the entry and field. */
 export async function validatePlan(data: unknown): Promise<Plan> {
-  const {Ajv} = await import('ajv')
-  const schema = JSON.parse(fs.readFileSync(path.join(here, '../../schemas/plan.json'), 'utf8'))
-  const ajv = new Ajv({allErrors: false, strict: false})
-  const validate = ajv.compile(schema)
-  if (!validate(data)) {
-    const e = validate.errors![0]!
+  const e = (await schemaValidator('plan'))(data)
+  if (e) {
     const where =
       e.instancePath
         .split('/')

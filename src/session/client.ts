@@ -2,17 +2,14 @@ import * as net from 'node:net'
 
 import {errnoOf, ExitCode, IommuctlError} from '../errors.js'
 import {sessionPaths} from './paths.js'
-import {PROTOCOL_VERSION, SessionRequest, SessionResponse, SessionResult} from './protocol.js'
-
-type Op = SessionRequest['op']
-type ArgsOf<O extends Op> = Extract<SessionRequest, {op: O}> extends {args: infer A} ? A : undefined
+import {PROTOCOL_VERSION, RequestArgs, RequestOp, SessionResponse, SessionResult} from './protocol.js'
 
 /** Sends one request to a session and returns its result; a refusal becomes the error a user reads. */
-export async function request<O extends Op>(
+export async function request<O extends RequestOp>(
   dir: string,
   name: string,
   op: O,
-  args?: ArgsOf<O>,
+  args?: RequestArgs<O>,
 ): Promise<SessionResult> {
   const {socket} = sessionPaths(dir, name)
   const line = JSON.stringify({v: PROTOCOL_VERSION, id: 1, op, ...(args === undefined ? {} : {args})}) + '\n'

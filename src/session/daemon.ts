@@ -1,13 +1,13 @@
 import * as fs from 'node:fs'
 import * as net from 'node:net'
 import * as path from 'node:path'
-import {fileURLToPath} from 'node:url'
 
 import {errnoOf, ExitCode, IommuctlError} from '../errors.js'
 import {Root} from '../sysfs/root.js'
 import {Engine, explained} from './engine.js'
 import {isAnswering} from './paths.js'
 import {parseSize} from './plan.js'
+import {schemaValidator} from './schema.js'
 import {
   MAX_LINE,
   PROTOCOL_VERSION,
@@ -17,17 +17,12 @@ import {
   SessionResult,
 } from './protocol.js'
 
-const here = path.dirname(fileURLToPath(import.meta.url))
-
-/** Compiles schemas/session-request.json, which every request is checked against. */
+/** Checks requests against schemas/session-request.json: null, or what is wrong. */
 async function requestValidator(): Promise<(data: unknown) => string | null> {
-  const {Ajv} = await import('ajv')
-  const schema = JSON.parse(fs.readFileSync(path.join(here, '../../schemas/session-request.json'), 'utf8'))
-  const validate = new Ajv({strict: false}).compile(schema)
+  const validate = await schemaValidator('session-request')
   return (data) => {
-    if (validate(data)) return null
-    const e = validate.errors![0]!
-    return `${e.instancePath || 'request'} ${e.message}`
+    const e = validate(data)
+    return e && `${e.instancePath || 'request'} ${e.message}`
   }
 }
 

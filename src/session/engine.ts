@@ -6,6 +6,7 @@ import * as fs from 'node:fs'
 
 import {ExitCode, IommuctlError} from '../errors.js'
 import {explain} from '../iommufd/explain.js'
+import {hex} from '../model/hwinfo.js'
 import {Iommufd} from '../iommufd/iommufd.js'
 import {SyscallError} from '../native/errors.js'
 import {closeQuietly, openDevice} from '../native/ioctl.js'
@@ -77,7 +78,6 @@ const FLAG_BITS: Record<HwptFlag, number> = {
 }
 
 const MFD_HUGETLB = 0x4
-const hex = (n: bigint) => `0x${n.toString(16)}`
 
 export class Engine {
   readonly iommufd: Iommufd

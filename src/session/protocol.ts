@@ -69,6 +69,12 @@ export type SessionRequest = Base &
     | {op: 'destroy'; args: {id: ObjectRef}}
   )
 
+export type RequestOp = SessionRequest['op']
+
+/** The args of one op's request (undefined for status and stop). */
+export type RequestArgs<O extends RequestOp> =
+  Extract<SessionRequest, {op: O}> extends {args: infer A} ? A : undefined
+
 export interface SessionError {
   /** @pattern ^[A-Z][A-Z0-9_]*$ */
   code: string

@@ -1,10 +1,33 @@
 import * as path from 'node:path'
 
+import {ExitCode, IommuctlError} from '../errors.js'
 import {PCI_DEVICES_DIR} from './inventory.js'
 import {Root} from './root.js'
 
 /** A PCI address as the kernel names it: domain:bus:device.function, lowercase hex. */
 export const BDF_PATTERN = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-1][0-9a-f]\.[0-7]$/
+
+/** Refuses anything that is not a BDF (a usage error), before any path is built from it. */
+export function requireBdfs(bdfs: string[]): void {
+  const bad = bdfs.filter((b) => !BDF_PATTERN.test(b))
+  if (bad.length === 0) return
+  throw new IommuctlError(
+    'BAD_BDF',
+    `${bad.map((b) => JSON.stringify(b)).join(', ')} ${bad.length > 1 ? 'are not PCI addresses' : 'is not a PCI address'}.`,
+    {
+      exit: ExitCode.usage,
+      suggestion:
+        'Give domain:bus:device.function in lowercase hex, e.g. 0000:00:03.0 (see `iommuctl devices`).',
+    },
+  )
+}
+
+export function noSuchDevice(bdf: string): IommuctlError {
+  return new IommuctlError('NO_SUCH_DEVICE', `No PCI device ${bdf} on this host.`, {
+    path: `${PCI_DEVICES_DIR}/${bdf}`,
+    suggestion: 'List the devices with `iommuctl devices`.',
+  })
+}
 
 /** A PCI device's sysfs attributes and links, as read; absent ones are null. */
 export interface PciDeviceSysfs {

@@ -1,5 +1,5 @@
 import {ExitCode, IommuctlError} from '../errors.js'
-import {BDF_PATTERN, readPciDevice} from '../sysfs/pci.js'
+import {noSuchDevice, readPciDevice, requireBdfs} from '../sysfs/pci.js'
 import {Root} from '../sysfs/root.js'
 
 /** Where a device's VFIO interfaces are, once it is known to be on a VFIO driver. */
@@ -18,13 +18,7 @@ export interface VfioLocation {
  * ioctls need the running kernel, a VFIO driver, and the node the path uses.
  */
 export function locateVfioDevice(root: Root, bdf: string, need: 'cdev' | 'group'): VfioLocation {
-  if (!BDF_PATTERN.test(bdf)) {
-    throw new IommuctlError('BAD_BDF', `${JSON.stringify(bdf)} is not a PCI address.`, {
-      exit: ExitCode.usage,
-      suggestion:
-        'Give domain:bus:device.function in lowercase hex, e.g. 0000:00:03.0 (see `iommuctl devices`).',
-    })
-  }
+  requireBdfs([bdf])
   if (root.isSnapshot || root.dir !== '/') {
     throw new IommuctlError(
       'NEEDS_LIVE_HOST',
@@ -36,12 +30,7 @@ export function locateVfioDevice(root: Root, bdf: string, need: 'cdev' | 'group'
     )
   }
   const dev = readPciDevice(root, bdf)
-  if (!dev) {
-    throw new IommuctlError('NO_SUCH_DEVICE', `No PCI device ${bdf} on this host.`, {
-      path: `/sys/bus/pci/devices/${bdf}`,
-      suggestion: 'List the devices with `iommuctl devices`.',
-    })
-  }
+  if (!dev) throw noSuchDevice(bdf)
   if (!dev.driver || !/vfio/.test(dev.driver)) {
     const sysfs = `/sys/bus/pci/devices/${bdf}`
     const moves = [

@@ -1,11 +1,10 @@
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../base-command.js'
-import {ExitCode, IommuctlError} from '../../errors.js'
 import {DeviceRecord, deviceRecord, IdName} from '../../model/devices.js'
 import {ACS_NAMES, PciTopology} from '../../model/topology.js'
 import {bold, fields} from '../../render/style.js'
-import {BDF_PATTERN} from '../../sysfs/pci.js'
+import {noSuchDevice, requireBdfs} from '../../sysfs/pci.js'
 
 export default class DevicesShow extends BaseCommand<typeof DevicesShow> {
   static args = {
@@ -32,20 +31,9 @@ export default class DevicesShow extends BaseCommand<typeof DevicesShow> {
 
   async run(): Promise<DeviceRecord> {
     const {bdf} = this.args
-    if (!BDF_PATTERN.test(bdf)) {
-      throw new IommuctlError('BAD_BDF', `${JSON.stringify(bdf)} is not a PCI address.`, {
-        exit: ExitCode.usage,
-        suggestion:
-          'Give domain:bus:device.function in lowercase hex, e.g. 0000:00:03.0 (see `iommuctl devices`).',
-      })
-    }
+    requireBdfs([bdf])
     const device = deviceRecord(new PciTopology(this.root), bdf)
-    if (!device) {
-      throw new IommuctlError('NO_SUCH_DEVICE', `No PCI device ${bdf} on this host.`, {
-        path: `/sys/bus/pci/devices/${bdf}`,
-        suggestion: 'List the devices with `iommuctl devices`.',
-      })
-    }
+    if (!device) throw noSuchDevice(bdf)
     if (!this.jsonEnabled()) this.render(device)
     return device
   }
