@@ -60,7 +60,7 @@ export interface PciDeviceSysfs {
 /** What a list of group members shows: enough to name a device and its driver. */
 export type PciBriefSysfs = Pick<
   PciDeviceSysfs,
-  'bdf' | 'sysfsPath' | 'vendor' | 'device' | 'classCode' | 'driver' | 'unit'
+  'bdf' | 'vendor' | 'device' | 'classCode' | 'driver' | 'unit'
 >
 
 /** What explaining a shared group needs: where the device sits, and its config space. */
@@ -114,13 +114,13 @@ function readIds(text: (name: string) => string | null): PciIdsSysfs {
  * some twenty. `groups` needs no more for groups of one device (bench/inspect.js).
  */
 export function readPciBrief(root: Root, bdf: string): PciBriefSysfs | null {
-  const dir = deviceDir(root, bdf)
+  // Through the bus's link, which the kernel follows: resolving it first would cost a readlink.
+  const dir = `${PCI_DEVICES_DIR}/${bdf}`
   const ids = readIds((name) => root.readText(`${dir}/${name}`))
   // Every PCI device has a vendor attribute: only without one can the device be missing.
   if (ids.vendor === null && !root.isDirectory(dir)) return null
   return {
     bdf,
-    sysfsPath: dir,
     vendor: ids.vendor,
     device: ids.device,
     classCode: ids.classCode,
@@ -141,51 +141,71 @@ export function readPciPlacement(root: Root, bdf: string): PciPlacementSysfs | n
   return {bdf, sysfsPath: dir, upstream: upstreamOf(dir), config}
 }
 
-/** Reads one device's attributes; null when the BDF names no device under this root. */
+/** PCI_CLASS_DISPLAY_VGA: the kernel shows boot_vga only for this class (pci_dev_attr_is_visible). */
+const PCI_CLASS_DISPLAY_VGA = 0x0300
+
+/** Offset of the revision ID in the config header (include/uapi/linux/pci_regs.h). */
+const PCI_REVISION_ID = 8
+
+/**
+ * Reads one device's attributes; null when the BDF names no device under this root. Optional
+ * attributes are tried, not listed first: a missing one costs one failed syscall, where listing
+ * the directory (some 40 entries) cost more than all of them together (bench/inspect.js).
+ */
 export function readPciDevice(root: Root, bdf: string): PciDeviceSysfs | null {
   const dir = deviceDir(root, bdf)
-  // One listing says which attributes exist: opening absent ones costs a failed syscall and an
-  // Error each, thousands of them on a large host (bench/inspect.js).
-  const entries = root.list(dir)
-  // An empty listing is a missing device, or (in a damaged tree) an empty directory.
-  if (entries.length === 0 && !root.isDirectory(dir)) return null
-  const names = new Set(entries)
-  const text = (name: string) => (names.has(name) ? root.readText(`${dir}/${name}`) : null)
-  const hex = (name: string) => parseNumber(text(name), 16)
-  const dec = (name: string) => parseNumber(text(name), 10)
+  const text = (name: string) => root.readText(`${dir}/${name}`)
+  const link = (name: string) => root.linkName(`${dir}/${name}`)
+  const ids = readIds(text)
+  // Every PCI device has a modalias (or vendor) attribute: only without one can it be missing.
+  if (ids.vendor === null && !root.isDirectory(dir)) return null
   const override = text('driver_override')
-  const link = (name: string) => (names.has(name) ? root.linkName(`${dir}/${name}`) : null)
+  const driver = link('driver')
   const group = link('iommu_group')
-  const vfio = names.has('vfio-dev')
+  // Only a device on a VFIO driver (vfio-pci or a variant: mlx5_vfio_pci, ...) has a vfio-dev directory.
+  const vfio = driver?.includes('vfio')
     ? root.list(`${dir}/vfio-dev`).find((n) => /^vfio\d+$/.test(n))
     : undefined
   const resetMethod = text('reset_method')
-  const bootVga = text('boot_vga')
-  const config = names.has('config') ? readConfig(root, `${dir}/config`) : null
+  const bootVga =
+    ids.classCode !== null && ids.classCode >> 8 === PCI_CLASS_DISPLAY_VGA ? text('boot_vga') : null
+  // The sriov_* attributes and virtfnN links exist only on a physical function.
+  const sriovTotalVfs = parseNumber(text('sriov_totalvfs'), 10)
+  const config = readConfig(root, `${dir}/config`)
   return {
     bdf,
     sysfsPath: dir,
     upstream: upstreamOf(dir),
-    ...readIds(text),
-    revision: hex('revision'),
-    driver: link('driver'),
+    ...ids,
+    // pci_setup_device() copies the revision attribute from this config byte: one file fewer.
+    revision:
+      config && config.length > PCI_REVISION_ID
+        ? config[PCI_REVISION_ID]!
+        : parseNumber(text('revision'), 16),
+    driver,
     driverOverride: override === null || override === '(null)' ? null : override,
     group: group === null ? null : Number(group),
     unit: link('iommu'),
-    numaNode: dec('numa_node'),
+    numaNode: parseNumber(text('numa_node'), 10),
     resetMethods: resetMethod === null ? null : resetMethod.split(/\s+/).filter(Boolean),
     bootVga: bootVga === null ? null : bootVga === '1',
-    sriovTotalVfs: dec('sriov_totalvfs'),
-    sriovNumVfs: dec('sriov_numvfs'),
+    sriovTotalVfs,
+    sriovNumVfs: sriovTotalVfs === null ? null : parseNumber(text('sriov_numvfs'), 10),
     physfn: link('physfn'),
-    virtfns: [...names]
-      .filter((n) => /^virtfn\d+$/.test(n))
-      .sort((a, b) => Number(a.slice(6)) - Number(b.slice(6)))
-      .map((n) => root.linkName(`${dir}/${n}`))
-      .filter((n): n is string => n !== null),
+    virtfns: sriovTotalVfs === null ? [] : virtfnsOf(root, dir),
     vfioCdev: vfio ? `/dev/vfio/devices/${vfio}` : null,
     config,
   }
+}
+
+/** A physical function's VFs, from its virtfnN links in N order. */
+function virtfnsOf(root: Root, dir: string): string[] {
+  return root
+    .list(dir)
+    .filter((n) => /^virtfn\d+$/.test(n))
+    .sort((a, b) => Number(a.slice(6)) - Number(b.slice(6)))
+    .map((n) => root.linkName(`${dir}/${n}`))
+    .filter((n): n is string => n !== null)
 }
 
 /** The BDFs of the bridges above a device's sysfs directory, nearest the root first. */

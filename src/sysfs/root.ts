@@ -79,13 +79,8 @@ export class Root {
 
   /** Reads a file and hands its bytes to take before the next read can overwrite them. */
   private read<T>(hostPath: string, take: (bytes: Buffer) => T): T | null {
-    let fd: number
-    try {
-      fd = fs.openSync(this.abs(hostPath), 'r')
-    } catch (error) {
-      if (isAbsent(error)) return null
-      throw error
-    }
+    const fd = absentAsNull(() => fs.openSync(this.abs(hostPath), 'r'))
+    if (fd === null) return null
     try {
       const parts: Buffer[] = []
       for (;;) {
@@ -101,12 +96,7 @@ export class Root {
 
   /** Entry names of a directory, sorted; empty when it does not exist. */
   list(hostPath: string): string[] {
-    try {
-      return fs.readdirSync(this.abs(hostPath)).sort()
-    } catch (error) {
-      if (isAbsent(error)) return []
-      throw error
-    }
+    return absentAsNull(() => fs.readdirSync(this.abs(hostPath)))?.sort() ?? []
   }
 
   exists(hostPath: string): boolean {
@@ -138,11 +128,13 @@ export class Root {
 
   /** A symlink's target as written, or null when it is not a symlink. */
   readLink(hostPath: string): string | null {
-    try {
-      return fs.readlinkSync(this.abs(hostPath))
-    } catch {
-      return null
-    }
+    return withoutStack(() => {
+      try {
+        return fs.readlinkSync(this.abs(hostPath))
+      } catch {
+        return null
+      }
+    })
   }
 
   /** The last component of a symlink's target: the driver behind `driver`, the group behind `iommu_group`. */
@@ -218,9 +210,33 @@ export class Root {
   }
 }
 
-function isAbsent(error: unknown): boolean {
-  const code = (error as NodeJS.ErrnoException).code
-  return code === 'ENOENT' || code === 'ENOTDIR'
+/** A call's result, or null when it failed because the path is absent; other errors propagate. */
+function absentAsNull<T>(call: () => T): T | null {
+  return withoutStack(() => {
+    try {
+      return call()
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code
+      if (code === 'ENOENT' || code === 'ENOTDIR') return null
+      throw error
+    }
+  })
+}
+
+/**
+ * Runs a call whose failure is routine in sysfs (an attribute or link a device does not have)
+ * with no stack captured for the error Node makes: the stack is most of what a failed call costs,
+ * thousands of times on a large host (bench/inspect.js). Errors that propagate carry the message,
+ * code and path, which is what iommuctl reports.
+ */
+function withoutStack<T>(call: () => T): T {
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  try {
+    return call()
+  } finally {
+    Error.stackTraceLimit = limit
+  }
 }
 
 function readManifest(dir: string): SnapshotManifest | null {
