@@ -9,8 +9,8 @@
 # changed build recipe, which must bump RECIPE) builds a new kernel and an
 # unchanged one is reused.
 #
-# Prints the cache directory holding bzImage, config and include/ (the UAPI
-# headers) on stdout; progress goes to stderr.
+# Prints the cache directory holding bzImage, config, include/ (the UAPI
+# headers) and iommufd_test.h on stdout; progress goes to stderr.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -39,7 +39,8 @@ apt_opts=(
   -o "APT::Sandbox::User=root"
 )
 
-RECIPE=1
+# 2: iommufd_test.h kept beside the headers (test/unit/uapi-layout.test.ts checks the mock ops' layout).
+RECIPE=2
 hash=$( (cat "$here/kernel.config"; echo "recipe $RECIPE") | sha256sum | cut -c1-12)
 
 # A cached kernel for the preferred source is used without touching the
@@ -105,6 +106,8 @@ mkdir -p "$stage"
 cp "$build/arch/x86/boot/bzImage" "$stage/bzImage"
 cp "$build/.config" "$stage/config"
 cp -r "$build/usr/include" "$stage/include"
+# Not a UAPI header, and GPL-2.0 without the syscall note: kept in the cache, never in the repo.
+cp "$src/drivers/iommu/iommufd/iommufd_test.h" "$stage/iommufd_test.h"
 echo "$pkg $version" >"$stage/source"
 mv "$stage" "$out"
 log "kernel cached in $out"
