@@ -163,6 +163,7 @@ run unknown ic domains attach ${E1000E} 99 --json
 run busy ic domains destroy main --json
 run list ic domains list --json
 run status ic session status --json
+grep VmPin /proc/$(cat /run/iommuctl/sessions/default.pid)/status > $dir/vmpin
 run show ic domains show h1 --json
 run sessionheld ic hw-info ${E1000E} --json
 run flood node --import tsx test/vm/guest/flood.ts /run/iommuctl/sessions/default.sock 3000
@@ -281,6 +282,9 @@ run capgone ic session status --session capped --json`,
       const status = json(read('status'), 'session-state')
       assert.equal(status.objects[0].hugePages, false)
       assert.equal(status.pinnedBytes, (2 << 20) + (64 << 10))
+      // What the daemon reports is what the kernel counts: iommufd adds the pages it pins for an
+      // attached domain to the daemon's pinned_vm, which /proc shows as VmPin.
+      assert.match(read.file('vmpin'), new RegExp(`^VmPin:\\s+${((2 << 20) + (64 << 10)) / 1024} kB$`, 'm'))
       assert.deepEqual(json(read('show'), 'session-object').parent, 1)
       error(read('sessionheld'), 'SYSCALL_FAILED')
 
