@@ -25,10 +25,15 @@ exec 9>"$cache/.lock"
 flock 9
 
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-cat >"$apt_dir/sources.list" <<SRC
-deb [signed-by=$keyring] http://deb.debian.org/debian sid main
-deb [signed-by=$keyring] http://deb.debian.org/debian trixie main
+write_sources() {
+  # The archive this machine already uses, read at run time: no host is named here.
+  local mirror
+  mirror=$(bash "$here/debian-mirror.sh")
+  cat >"$apt_dir/sources.list" <<SRC
+deb [signed-by=$keyring] $mirror sid main
+deb [signed-by=$keyring] $mirror trixie main
 SRC
+}
 apt_opts=(
   -o "Dir::Etc::SourceList=$apt_dir/sources.list"
   -o "Dir::Etc::SourceParts=/dev/null"
@@ -53,6 +58,7 @@ for dir in "$cache"/kernel-"$preferred"_*-"$hash"; do
 done
 
 log "updating private package lists (sid, trixie)"
+write_sources
 apt-get "${apt_opts[@]}" -qq update >&2
 
 available=$(apt-cache "${apt_opts[@]}" pkgnames linux-source- | grep -E '^linux-source-[0-9]+\.[0-9]+$' | sort -V)

@@ -27,9 +27,11 @@ sudo=""
 
 backports=/etc/apt/sources.list.d/iommuctl-bookworm-backports.sources
 if ! have_qemu && [ ! -f "$backports" ]; then
-  $sudo tee "$backports" >/dev/null <<'SRC'
+  # The archive this machine already uses, read at run time: no host is named here.
+  mirror=$(bash "$(dirname "$0")/debian-mirror.sh")
+  $sudo tee "$backports" >/dev/null <<SRC
 Types: deb
-URIs: http://deb.debian.org/debian
+URIs: $mirror
 Suites: bookworm-backports
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
