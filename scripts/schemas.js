@@ -10,10 +10,11 @@ import {createGenerator} from 'ts-json-schema-generator'
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 
-/** schema name -> [source file, exported type]: one per command output, plus the error shape. */
+/** schema name -> [source file, exported type]: one per command output, plus the error shape and the snapshot manifest (checked when a snapshot is read). */
 export const SCHEMAS = {
   error: ['src/base-command.ts', 'ErrorJson'],
   snapshot: ['src/snapshot/snapshot.ts', 'SnapshotResult'],
+  manifest: ['src/sysfs/root.ts', 'SnapshotManifest'],
   status: ['src/model/status.ts', 'StatusRecord'],
   units: ['src/model/units.ts', 'UnitList'],
   unit: ['src/model/units.ts', 'UnitRecord'],
@@ -48,7 +49,9 @@ for (const [name, [file, type]] of Object.entries(SCHEMAS)) {
     jsDoc: 'extended',
     skipTypeCheck: true,
   }).createSchema(type)
-  const out = {$id: `${name}.json`, title: `iommuctl ${name} --json`, ...schema}
+  const title =
+    name === 'manifest' ? `iommuctl snapshot manifest (iommuctl-snapshot.json)` : `iommuctl ${name} --json`
+  const out = {$id: `${name}.json`, title, ...schema}
   fs.writeFileSync(path.join(repo, 'schemas', `${name}.json`), JSON.stringify(out, null, 2) + '\n')
 }
 console.log(`wrote ${Object.keys(SCHEMAS).length} schemas to schemas/`)
