@@ -1,7 +1,7 @@
 import {Command, Errors, Flags, Interfaces} from '@oclif/core'
 
 import {Step} from './configure/mover.js'
-import {ExitCode, IommuctlError} from './errors.js'
+import {errnoOf, ExitCode, IommuctlError} from './errors.js'
 import {openRoot} from './host.js'
 import {Root} from './sysfs/root.js'
 
@@ -91,16 +91,33 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     return super.catch(err)
   }
 
+  /** Warnings about the root (names skipped as not valid), on stderr under --json too: stdout stays JSON. */
+  public override async finally(err: Error | undefined): Promise<unknown> {
+    for (const w of this.openedRoot?.warnings ?? []) Errors.warn(w)
+    return super.finally(err)
+  }
+
+  /**
+   * Any error as schemas/error.json has it, a raw Node one too: its code kept only when it reads
+   * like one of ours (ENOENT, ERR_...), its numeric errno given as the name.
+   */
   protected override toErrorJson(err: unknown): ErrorJson {
     const e = err as Partial<IommuctlError> & {oclif?: {exit?: number}}
-    const exitCode = (e.oclif?.exit ?? 1) as ErrorJson['error']['exitCode']
+    const exit = e.oclif?.exit
+    const exitCode: ErrorJson['error']['exitCode'] = exit === 2 || exit === 3 ? exit : 1
+    const errno = errnoOf(err)
     return {
       error: {
-        code: typeof e.code === 'string' ? e.code : exitCode === 2 ? 'USAGE' : 'FAILED',
-        message: e.message ?? String(err),
+        code:
+          typeof e.code === 'string' && /^[A-Z][A-Z0-9_]*$/.test(e.code)
+            ? e.code
+            : exitCode === 2
+              ? 'USAGE'
+              : 'FAILED',
+        message: typeof e.message === 'string' ? e.message : String(err),
         exitCode,
-        ...(e.errno ? {errno: e.errno} : {}),
-        ...(e.path ? {path: e.path} : {}),
+        ...(errno ? {errno} : {}),
+        ...(typeof e.path === 'string' ? {path: e.path} : {}),
         ...(e.suggestions?.[0] ? {suggestion: e.suggestions[0]} : {}),
         ...(e.steps ? {steps: e.steps} : {}),
       },

@@ -1,4 +1,5 @@
 import {Errors} from '@oclif/core'
+import * as util from 'node:util'
 
 import type {Step} from './configure/mover.js'
 
@@ -41,8 +42,25 @@ export class IommuctlError extends Errors.CLIError {
   }
 }
 
-/** The errno name of a Node system error, if it is one. */
+/** An errno name as schemas/error.json has it. */
+const ERRNO_NAME = /^E[A-Z0-9]+$/
+
+/**
+ * The errno name (ENOENT, EACCES) of a failure, if a system call's: an IommuctlError's own, or a
+ * Node system error's code, or the name of its numeric errno when its code is something else.
+ */
 export function errnoOf(err: unknown): string | undefined {
-  const code = (err as NodeJS.ErrnoException | null)?.code
-  return typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) ? code : undefined
+  if (err instanceof IommuctlError) return err.errno
+  const e = err as NodeJS.ErrnoException | null
+  if (typeof e?.code === 'string' && ERRNO_NAME.test(e.code)) return e.code
+  if (typeof e?.errno === 'number' && Number.isInteger(e.errno) && e.errno !== 0) {
+    try {
+      // libuv's errno numbers are negative; getSystemErrorName throws for positive ones.
+      const name = util.getSystemErrorName(-Math.abs(e.errno))
+      if (ERRNO_NAME.test(name)) return name
+    } catch {
+      return undefined
+    }
+  }
+  return undefined
 }

@@ -1,5 +1,5 @@
 import {decodeConfigSpace, PciConfig} from '../decode/pcie.js'
-import {PCI_DEVICES_DIR} from '../sysfs/inventory.js'
+import {listPciDevices} from '../sysfs/inventory.js'
 import {
   PciBriefSysfs,
   PciDeviceSysfs,
@@ -52,7 +52,7 @@ export class PciTopology {
   }
 
   bdfs(): string[] {
-    return this.root.list(PCI_DEVICES_DIR)
+    return listPciDevices(this.root)
   }
 
   get(bdf: string): PciNode | null {

@@ -1,6 +1,7 @@
 import {AmdViRegisters, parseAmdViRegisters} from '../decode/amdvi.js'
 import {decodeVirtioIommuFeatures, VirtioIommuFeatures, virtioIommuSummary} from '../decode/virtio-iommu.js'
 import {parseVtdRegisters, VtdRegisters} from '../decode/vtd.js'
+import {IommuctlError} from '../errors.js'
 import {listUnits, UnitKind, UNITS_DIR} from '../sysfs/inventory.js'
 import {Root} from '../sysfs/root.js'
 
@@ -88,8 +89,9 @@ function attributes(root: Root, dir: string): Record<string, string> {
       try {
         const value = root.readText(`${dir}/${rel}`)
         if (value !== null) out[rel] = value
-      } catch {
-        // Unreadable attributes are left out; the snapshot manifest lists them.
+      } catch (error) {
+        // Unreadable attributes are left out (the snapshot manifest lists them); refused ones are said.
+        if (error instanceof IommuctlError) root.warn(error.message)
       }
     }
   }

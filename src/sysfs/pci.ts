@@ -1,7 +1,8 @@
 import * as path from 'node:path'
 
 import {ExitCode, IommuctlError} from '../errors.js'
-import {PCI_DEVICES_DIR} from './inventory.js'
+import {printable} from '../printable.js'
+import {groupNumber, PCI_DEVICES_DIR} from './inventory.js'
 import {Root} from './root.js'
 
 /** A PCI address as the kernel names it: domain:bus:device.function, lowercase hex. */
@@ -161,7 +162,7 @@ export function readPciDevice(root: Root, bdf: string): PciDeviceSysfs | null {
   if (ids.vendor === null && !root.isDirectory(dir)) return null
   const override = text('driver_override')
   const driver = link('driver')
-  const group = link('iommu_group')
+  const group = groupOf(root, dir)
   // Only a device on a VFIO driver (vfio-pci or a variant: mlx5_vfio_pci, ...) has a vfio-dev directory.
   const vfio = driver?.includes('vfio')
     ? root.list(`${dir}/vfio-dev`).find((n) => /^vfio\d+$/.test(n))
@@ -184,14 +185,14 @@ export function readPciDevice(root: Root, bdf: string): PciDeviceSysfs | null {
         : parseNumber(text('revision'), 16),
     driver,
     driverOverride: override === null || override === '(null)' ? null : override,
-    group: group === null ? null : Number(group),
+    group,
     unit: link('iommu'),
     numaNode: parseNumber(text('numa_node'), 10),
     resetMethods: resetMethod === null ? null : resetMethod.split(/\s+/).filter(Boolean),
     bootVga: bootVga === null ? null : bootVga === '1',
     sriovTotalVfs,
     sriovNumVfs: sriovTotalVfs === null ? null : parseNumber(text('sriov_numvfs'), 10),
-    physfn: link('physfn'),
+    physfn: bdfLink(root, `${dir}/physfn`),
     virtfns: sriovTotalVfs === null ? [] : virtfnsOf(root, dir),
     vfioCdev: vfio ? `/dev/vfio/devices/${vfio}` : null,
     config,
@@ -204,8 +205,34 @@ function virtfnsOf(root: Root, dir: string): string[] {
     .list(dir)
     .filter((n) => /^virtfn\d+$/.test(n))
     .sort((a, b) => Number(a.slice(6)) - Number(b.slice(6)))
-    .map((n) => root.linkName(`${dir}/${n}`))
+    .map((n) => bdfLink(root, `${dir}/${n}`))
     .filter((n): n is string => n !== null)
+}
+
+/**
+ * The group of a device, from its iommu_group link; null when it has none, or (with a warning)
+ * when the link does not end in a group number: a link to / is not group 0.
+ */
+function groupOf(root: Root, dir: string): number | null {
+  const name = root.linkName(`${dir}/iommu_group`)
+  if (name === null) return null
+  const group = groupNumber(name)
+  if (group === null) {
+    root.warn(
+      `${printable(dir)}/iommu_group: ignored, its target ${printable(JSON.stringify(name))} is not a group number.`,
+    )
+  }
+  return group
+}
+
+/** The device a physfn or virtfnN link names; null, with a warning, when that is not a PCI address. */
+function bdfLink(root: Root, link: string): string | null {
+  const name = root.linkName(link)
+  if (name === null || BDF_PATTERN.test(name)) return name
+  root.warn(
+    `${printable(link)}: ignored, its target ${printable(JSON.stringify(name))} is not a PCI address.`,
+  )
+  return null
 }
 
 /** The BDFs of the bridges above a device's sysfs directory, nearest the root first. */
@@ -216,11 +243,15 @@ function upstreamOf(dir: string): string[] {
     .filter((c) => BDF_PATTERN.test(c))
 }
 
-/** Config space; null when absent or unreadable (the snapshot's manifest or stat says why). */
+/**
+ * Config space; null when absent or unreadable (the snapshot's manifest or stat says why), or
+ * refused as no config space (a FIFO, a link to /dev/zero, over 4096 bytes): with a warning.
+ */
 function readConfig(root: Root, file: string): Buffer | null {
   try {
     return root.readBytes(file)
-  } catch {
+  } catch (error) {
+    if (error instanceof IommuctlError) root.warn(error.message)
     return null
   }
 }
