@@ -1,6 +1,10 @@
 import * as zlib from 'node:zlib'
 
+import {IommuctlError} from '../errors.js'
 import {Root} from './root.js'
+
+/** A kernel configuration is some 300 KB; what unpacks to more is not one (a bomb, in a snapshot). */
+const MAX_CONFIG = 16 * 1024 * 1024
 
 /**
  * The running kernel's build configuration, from /proc/config.gz (CONFIG_IKCONFIG_PROC) or
@@ -8,10 +12,22 @@ import {Root} from './root.js'
  */
 export function kernelConfig(root: Root): {source: string; options: Map<string, string>} | null {
   const gz = root.readBytes('/proc/config.gz')
-  if (gz) return {source: '/proc/config.gz', options: parse(zlib.gunzipSync(gz).toString('utf8'))}
+  if (gz) return {source: '/proc/config.gz', options: parse(gunzip(gz).toString('utf8'))}
   const release = root.readText('/proc/sys/kernel/osrelease')
   const boot = release ? root.readText(`/boot/config-${release}`) : null
   return boot && release ? {source: `/boot/config-${release}`, options: parse(boot)} : null
+}
+
+function gunzip(gz: Buffer): Buffer {
+  try {
+    return zlib.gunzipSync(gz, {maxOutputLength: MAX_CONFIG})
+  } catch (error) {
+    throw new IommuctlError(
+      'BAD_KERNEL_CONFIG',
+      `/proc/config.gz does not unpack to a kernel configuration of at most ${MAX_CONFIG} bytes: ${(error as Error).message}`,
+      {path: '/proc/config.gz'},
+    )
+  }
 }
 
 function parse(text: string): Map<string, string> {
