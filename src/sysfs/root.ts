@@ -314,13 +314,13 @@ export class Root {
   }
 
   /** The physical host path of a path, a final symlink followed; null when something on the way is absent. */
-  private resolve(hostPath: string, seen = {links: 0}): string | null {
+  private resolve(hostPath: string, seen = {links: 0}, asked = hostPath): string | null {
     const cached = this.resolved.get(hostPath)
     if (cached !== undefined) return cached
     const slash = hostPath.lastIndexOf('/')
-    const dir = slash <= 0 ? '/' : this.resolve(hostPath.slice(0, slash), seen)
+    const dir = slash <= 0 ? '/' : this.resolve(hostPath.slice(0, slash), seen, asked)
     if (dir === null) return null
-    const real = this.step(dir, hostPath.slice(slash + 1), seen, hostPath, false)
+    const real = this.step(dir, hostPath.slice(slash + 1), seen, asked, false)
     if (real !== null) this.resolved.set(hostPath, real)
     return real
   }
@@ -332,7 +332,7 @@ export class Root {
   private resolveParent(hostPath: string, seen = {links: 0}): string | null {
     const slash = hostPath.lastIndexOf('/')
     const name = hostPath.slice(slash + 1)
-    const dir = slash <= 0 ? '/' : this.resolve(hostPath.slice(0, slash), seen)
+    const dir = slash <= 0 ? '/' : this.resolve(hostPath.slice(0, slash), seen, hostPath)
     if (dir === null) return null
     // `.`, `..` and an empty name are resolved here: the operating system would take `..` above the root.
     if (name === '' || name === '.' || name === '..') return this.step(dir, name, seen, hostPath, false)
