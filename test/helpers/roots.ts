@@ -1,24 +1,15 @@
-import * as fs from 'node:fs'
-import * as os from 'node:os'
-import * as path from 'node:path'
 import {stripVTControlCharacters} from 'node:util'
 
 import {Root} from '../../src/sysfs/root.js'
-import {unpackFixture} from './cli.js'
+import {fixtureTree} from './cli.js'
 
-let tmp: string | undefined
 const roots = new Map<string, Root>()
 
 /** A Root on an unpacked copy of a captured fixture: the model reads it as it reads a host. */
 export function fixtureRoot(name: string): Root {
   let root = roots.get(name)
   if (!root) {
-    if (!tmp) {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iommuctl-roots-'))
-      process.once('exit', () => fs.rmSync(dir, {recursive: true, force: true}))
-      tmp = dir
-    }
-    root = new Root(unpackFixture(name, path.join(tmp, name)))
+    root = new Root(fixtureTree(name))
     roots.set(name, root)
   }
   return root
