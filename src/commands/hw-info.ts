@@ -3,7 +3,7 @@ import {Args} from '@oclif/core'
 import {BaseCommand} from '../base-command.js'
 import {explain} from '../iommufd/explain.js'
 import {HwInfoRecord, readHwInfo} from '../model/hwinfo.js'
-import {bold, fields, table} from '../render/style.js'
+import {renderHwInfo} from '../render/hwinfo.js'
 import {locateVfioDevice} from '../vfio/locate.js'
 
 export default class HwInfo extends BaseCommand<typeof HwInfo> {
@@ -38,53 +38,7 @@ export default class HwInfo extends BaseCommand<typeof HwInfo> {
     } catch (error) {
       throw explain(error)
     }
-    if (!this.jsonEnabled()) this.render(record)
+    if (!this.jsonEnabled()) this.log(renderHwInfo(record))
     return record
-  }
-
-  private render(r: HwInfoRecord): void {
-    const c = r.capabilities
-    this.log(
-      fields([
-        ['device', `${r.bdf} (${r.cdev})`],
-        ['iommu type', `${r.type} (${r.typeId})`],
-        [
-          'capabilities',
-          `${c.raw}: dirty tracking ${c.dirtyTracking ? 'yes' : 'no'}, PASID exec ${c.pasidExecute ? 'yes' : 'no'}, PASID priv ${c.pasidPrivileged ? 'yes' : 'no'}, ATS ${c.atsNotSupported ? 'not supported' : 'usable'}`,
-        ],
-        ['pasid width', r.maxPasidLog2 ? `${r.maxPasidLog2} bits` : 'no PASID'],
-      ]),
-    )
-    if (r.vtd)
-      this.log(
-        fields([
-          ['vt-d', r.vtd.summary],
-          ['cap', r.vtd.cap],
-          ['ecap', r.vtd.ecap],
-          ['flags', r.vtd.flags],
-        ]),
-      )
-    if (r.smmuv3)
-      this.log(
-        fields([
-          ['idr', r.smmuv3.idr.join(' ')],
-          ['iidr', r.smmuv3.iidr],
-          ['aidr', r.smmuv3.aidr],
-        ]),
-      )
-    if (r.amd)
-      this.log(
-        fields([
-          ['efr', r.amd.efr],
-          ['efr2', r.amd.efr2],
-        ]),
-      )
-    this.log(`\n${bold('IOVA ranges of an IOAS attached to it')}`)
-    this.log(
-      table(
-        ['START', 'LAST'],
-        r.iovaRanges.map((x) => [x.start, x.last]),
-      ),
-    )
   }
 }

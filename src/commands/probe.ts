@@ -4,7 +4,7 @@ import {BaseCommand} from '../base-command.js'
 import {ExitCode} from '../errors.js'
 import {explain} from '../iommufd/explain.js'
 import {ProbeRecord, runLegacyProbe, runProbe} from '../model/probe.js'
-import {result as paint, table} from '../render/style.js'
+import {renderProbe} from '../render/probe.js'
 import {locateVfioDevice} from '../vfio/locate.js'
 
 export default class Probe extends BaseCommand<typeof Probe> {
@@ -49,30 +49,7 @@ Exit status: 0 when no step failed (unsupported features are not failures), 1 ot
     } catch (error) {
       throw explain(error)
     }
-    if (!this.jsonEnabled()) {
-      this.log(
-        table(
-          ['RESULT', 'STEP', 'CALL', 'DETAIL'],
-          record.steps.map((s) => [
-            paint(
-              s.result === 'ok'
-                ? 'pass'
-                : s.result === 'failed'
-                  ? 'fail'
-                  : s.result === 'unsupported'
-                    ? 'warn'
-                    : 'skip',
-            ).replace(/PASS|FAIL|WARN|SKIP/, s.result),
-            s.step,
-            s.call,
-            s.errno ? `${s.errno}: ${s.detail}` : s.detail,
-          ]),
-        ),
-      )
-      this.log(
-        `\n${record.ok ? `${record.path === 'legacy' ? 'legacy VFIO' : 'iommufd'} works with this device` : 'some steps failed'} (${record.steps.filter((s) => s.result === 'ok').length} of ${record.steps.length} steps ok)`,
-      )
-    }
+    if (!this.jsonEnabled()) this.log(renderProbe(record))
     process.exitCode = record.ok ? ExitCode.ok : ExitCode.failure
     return record
   }

@@ -1,8 +1,7 @@
 import {Flags} from '@oclif/core'
-import * as path from 'node:path'
-
 import {BaseCommand} from '../base-command.js'
 import {ExitCode, IommuctlError} from '../errors.js'
+import {renderSnapshot, renderUnreadable} from '../render/snapshot.js'
 import {SnapshotResult, takeSnapshot} from '../snapshot/snapshot.js'
 
 export default class Snapshot extends BaseCommand<typeof Snapshot> {
@@ -62,35 +61,14 @@ Runs unprivileged; files only root can read (full config space, firmware tables)
   }
 
   private report(r: SnapshotResult, toStdout: boolean): void {
-    const log = (line: string) => (toStdout ? this.logToStderr(line) : this.log(line))
-    log(`Snapshot written to ${toStdout ? 'stdout' : displayPath(r.output)} (${r.format})`)
-    log(`  kernel   ${r.kernel ?? 'unknown'}`)
-    log(
-      `  units    ${r.units.length}${r.units.length ? ': ' + r.units.map((u) => `${u.name} (${u.kind}, ${u.devices.length} devices)`).join(', ') : ''}`,
-    )
-    log(`  groups   ${r.groups.length}${r.groups.length ? ' (' + countTypes(r) + ')' : ''}`)
-    log(`  devices  ${r.pciDevices.length} PCI`)
-    log(
-      `  /dev     ${r.devNodes.length ? r.devNodes.map((n) => n.path).join(' ') : 'no /dev/iommu or /dev/vfio nodes'}`,
-    )
+    // With -o -, stdout carries the snapshot itself: the report goes to stderr.
+    const text = renderSnapshot(r, {toStdout, cwd: process.cwd()})
+    if (toStdout) this.logToStderr(text)
+    else this.log(text)
     for (const w of r.warnings) this.warn(w)
-    if (r.unreadable.length > 0) {
-      this.logToStderr(`Could not read ${r.unreadable.length} file(s):`)
-      for (const u of r.unreadable) this.logToStderr(`  ${u.path}: ${u.reason}`)
-    }
+    const unreadable = renderUnreadable(r)
+    if (unreadable) this.logToStderr(unreadable)
   }
-}
-
-function countTypes(r: SnapshotResult): string {
-  const counts = new Map<string, number>()
-  for (const g of r.groups) counts.set(g.type ?? 'unknown', (counts.get(g.type ?? 'unknown') ?? 0) + 1)
-  return [...counts].map(([type, n]) => `${type}: ${n}`).join(', ')
-}
-
-/** Relative to the working directory when the output is beneath it, absolute otherwise. */
-function displayPath(p: string): string {
-  const rel = path.relative('.', p)
-  return rel && !rel.startsWith('..') ? rel : p
 }
 
 function defaultName(hostname: string | null): string {

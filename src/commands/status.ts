@@ -4,7 +4,7 @@ import {BaseCommand} from '../base-command.js'
 import {ExitCode, IommuctlError} from '../errors.js'
 import {readStatus, StatusRecord} from '../model/status.js'
 import {parseSize} from '../model/units-of-measure.js'
-import {bold, dim, result} from '../render/style.js'
+import {renderStatus} from '../render/status.js'
 
 export default class Status extends BaseCommand<typeof Status> {
   static description = `Reads the effective state (sysfs, /proc, /dev), not just the kernel command line: whether an IOMMU is present and in use, the translation mode against what the command line asked for, the default domain types, interrupt remapping and allow_unsafe_interrupts, VFIO and iommufd (modules, /dev nodes, cdev support), this process's locked-memory limit, and hugepages per NUMA node. Each check has an id, a result (pass, warn, fail, skip), its evidence (the files read and the values found) and a fix.
@@ -56,30 +56,8 @@ Exit status: 0 when no check fails, 1 when one does (with --strict, when one war
       })
     }
     const record = readStatus(this.root, {strict: this.flags.strict, vmMemory})
-    if (!this.jsonEnabled()) this.render(record)
+    if (!this.jsonEnabled()) this.log(renderStatus(record, {verbose: this.flags.verbose}))
     process.exitCode = !record.iommu ? ExitCode.unavailable : record.ready ? ExitCode.ok : ExitCode.failure
     return record
-  }
-
-  private render(r: StatusRecord): void {
-    if (!r.iommu)
-      this.log(bold('No IOMMU is in use on this host.') + ' Device passthrough and iommufd need one.\n')
-    const idWidth = Math.max(...r.checks.map((c) => c.id.length))
-    for (const c of r.checks) {
-      this.log(
-        `${result(c.result).padEnd(4 + (result(c.result).length - c.result.length))}  ${c.id.padEnd(idWidth)}  ${c.title}`,
-      )
-      this.log(`      ${' '.repeat(idWidth)}  ${dim(c.summary)}`)
-      if (c.fix && (c.result === 'warn' || c.result === 'fail'))
-        this.log(`      ${' '.repeat(idWidth)}  fix: ${c.fix}`)
-      if (this.flags.verbose) {
-        for (const e of c.evidence)
-          this.log(`      ${' '.repeat(idWidth)}  ${dim(`${e.path}: ${e.value ?? '(absent)'}`)}`)
-      }
-    }
-    const verdict = !r.iommu ? 'not available' : r.ready ? 'ready' : 'not ready'
-    this.log(
-      `\n${bold(verdict)}: ${r.counts.pass} pass, ${r.counts.warn} warn, ${r.counts.fail} fail, ${r.counts.skip} skip${r.strict ? ' (strict)' : ''}`,
-    )
   }
 }

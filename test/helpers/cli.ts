@@ -1,5 +1,6 @@
-import {execFile} from 'node:child_process'
+import {ChildProcess, execFile, fork} from 'node:child_process'
 import * as fs from 'node:fs'
+import * as os from 'node:os'
 import * as path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import * as tar from 'tar'
@@ -22,6 +23,22 @@ export function unpackFixture(name: string, dir: string): string {
   return dir
 }
 
+let trees: string | undefined
+
+/**
+ * A captured fixture unpacked once for this test file, removed when it exits: `--root DIR`
+ * reads it without unpacking the .tar.gz again on every command (which --root FILE.tar.gz does).
+ */
+export function fixtureTree(name: string): string {
+  if (!trees) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iommuctl-fixtures-'))
+    process.once('exit', () => fs.rmSync(dir, {recursive: true, force: true}))
+    trees = dir
+  }
+  const dir = path.join(trees, name)
+  return fs.existsSync(dir) ? dir : unpackFixture(name, dir)
+}
+
 export interface Spawned {
   stdout: string
   /** stderr with oclif's line wrapping and ' › ' margins undone, one message per line. */
@@ -29,25 +46,130 @@ export interface Spawned {
   status: number
 }
 
+let built: string | null | undefined
+
 /**
- * Runs bin/run.js in a child process: the real router, exit codes and streams as a shell user
- * sees them. (In-process capture of stdout, as @oclif/test does it, corrupts the results that
- * Node 20's test runner sends over stdout from each test file.)
+ * Both ways of running the CLI run dist/: it must not be older than src/. Returns why not, or
+ * null. (A build per test run would cost more than many test files take.)
  */
-export function iommuctl(
+function staleDist(): string | null {
+  if (built !== undefined) return built
+  built = null
+  const walk = (dir: string): string[] =>
+    fs.readdirSync(dir, {withFileTypes: true}).flatMap((e) => {
+      const p = path.join(dir, e.name)
+      return e.isDirectory() ? walk(p) : e.name.endsWith('.ts') ? [p] : []
+    })
+  const src = path.join(REPO, 'src')
+  for (const file of walk(src)) {
+    const out = path.join(REPO, 'dist', path.relative(src, file).replace(/\.ts$/, '.js'))
+    const st = fs.statSync(out, {throwIfNoEntry: false})
+    if (!st || st.mtimeMs < fs.statSync(file).mtimeMs) {
+      built = `dist/ is ${st ? 'older than' : 'missing the build of'} ${path.relative(REPO, file)}: run npm run build`
+      break
+    }
+  }
+  return built
+}
+
+function requireBuilt(): void {
+  const why = staleDist()
+  if (why) throw new Error(why)
+}
+
+/** An env value of undefined removes the variable (e.g. NO_COLOR, set here by default). */
+function environment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(
+    Object.entries({...process.env, NO_COLOR: '1', ...env}).filter(([, v]) => v !== undefined),
+  )
+}
+
+interface Worker {
+  child: ChildProcess
+  ready: Promise<void>
+  pending: Map<number, (r: Spawned) => void>
+}
+
+const workers = new Map<string, Worker>()
+let nextId = 0
+
+/** One worker per environment and node options: chalk reads the environment once, at import. */
+function worker(env: NodeJS.ProcessEnv, nodeArgs: string[]): Worker {
+  const key = JSON.stringify([env, nodeArgs])
+  let w = workers.get(key)
+  if (w) return w
+  const child = fork(path.join(REPO, 'test/helpers/cli-worker.mjs'), [], {
+    env: environment(env),
+    execArgv: nodeArgs,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  })
+  const pending = new Map<number, (r: Spawned) => void>()
+  const ready = new Promise<void>((resolve, reject) => {
+    child.once('exit', (code) => {
+      reject(new Error(`the CLI worker exited (${code})`))
+      for (const done of pending.values())
+        done({stdout: '', stderr: `the CLI worker exited (${code})`, status: 1})
+      workers.delete(key)
+    })
+    child.on('message', (m: {ready?: boolean; id?: number} & Spawned) => {
+      if (m.ready) return resolve()
+      const done = pending.get(m.id!)
+      pending.delete(m.id!)
+      if (pending.size === 0) idle(child)
+      done?.({stdout: m.stdout, stderr: unwrap(m.stderr), status: m.status})
+    })
+  })
+  ready.catch(() => {})
+  w = {child, ready, pending}
+  workers.set(key, w)
+  return w
+}
+
+/** An idle worker does not keep the test file's process alive; it exits when that does. */
+function idle(child: ChildProcess): void {
+  child.unref()
+  ;(child.channel as {unref?: () => void} | undefined)?.unref?.()
+}
+
+function busy(child: ChildProcess): void {
+  child.ref()
+  ;(child.channel as {ref?: () => void} | undefined)?.ref?.()
+}
+
+/**
+ * Runs `iommuctl ...args` through the real router (dist/, as bin/run.js does) inside a
+ * long-lived worker process, and returns its stdout, stderr and exit status as a shell user
+ * would see them. The worker, not the test file, captures the streams: in-process capture of
+ * stdout in the test file itself corrupts what Node 20's test runner reports over it. Use
+ * iommuctlProcess for what needs a process of its own: start-up, signals, stdin.
+ */
+export async function iommuctl(
   args: string[],
   env: NodeJS.ProcessEnv = {},
   nodeArgs: string[] = [],
 ): Promise<Spawned> {
-  // An env value of undefined removes the variable (e.g. NO_COLOR, set here by default).
-  const merged = Object.fromEntries(
-    Object.entries({...process.env, NO_COLOR: '1', ...env}).filter(([, v]) => v !== undefined),
-  )
+  requireBuilt()
+  const w = worker(env, nodeArgs)
+  const id = nextId++
+  busy(w.child)
+  const reply = new Promise<Spawned>((resolve) => w.pending.set(id, resolve))
+  await w.ready
+  w.child.send({id, args})
+  return reply
+}
+
+/** Runs bin/run.js in a child process of its own: the real binary, start-up, exit codes and streams. */
+export function iommuctlProcess(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  nodeArgs: string[] = [],
+): Promise<Spawned> {
+  requireBuilt()
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [...nodeArgs, path.join(REPO, 'bin/run.js'), ...args],
-      {env: merged, maxBuffer: 64 << 20},
+      {env: environment(env), maxBuffer: 64 << 20},
       (error, stdout, stderr) => {
         const status = error ? ((error as {code?: number}).code ?? 1) : 0
         resolve({stdout, stderr: unwrap(stderr), status: typeof status === 'number' ? status : 1})

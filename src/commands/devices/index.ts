@@ -43,44 +43,11 @@ export default class Devices extends BaseCommand<typeof Devices> {
     const devices = readDevices(new PciTopology(this.root), {class: cls, driver, group, vfio})
     if (!this.jsonEnabled()) {
       // Only tables need chalk and cli-table3: JSON output starts without them.
-      const {table} = await import('../../render/style.js')
-      if (devices.length === 0) this.log('No PCI devices match.')
-      else {
-        this.log(
-          table(
-            ['DEVICE', 'CLASS', 'VENDOR:DEVICE', 'DRIVER', 'GROUP', 'CAPABILITIES', 'NAME'],
-            devices.map((d) => [
-              d.bdf,
-              d.class?.id.slice(2, 6),
-              `${d.vendor?.id.slice(2)}:${d.device?.id.slice(2)}`,
-              d.driver,
-              d.group,
-              capabilityList(d),
-              [d.vendor?.name, d.device?.name].filter(Boolean).join(' '),
-            ]),
-          ),
-        )
-        if (devices.some((d) => !d.config.complete)) {
-          this.warn(
-            'Extended config space is readable by root only: capabilities marked ? are unknown. Run as root for all of them.',
-          )
-        }
-      }
+      const {renderDevices, unreadableConfigWarning} = await import('../../render/devices.js')
+      this.log(renderDevices(devices))
+      const warning = unreadableConfigWarning(devices)
+      if (warning) this.warn(warning)
     }
     return devices
   }
-}
-
-export function capabilityList(d: DeviceRecord): string {
-  if (!d.config.complete) return '?'
-  const c = d.capabilities
-  const names = [
-    c.acs && 'ACS',
-    c.ats && 'ATS',
-    c.pri && 'PRI',
-    c.pasid && 'PASID',
-    c.ari && 'ARI',
-    c.sriov && `SR-IOV(${c.sriov.numVfs}/${c.sriov.totalVfs})`,
-  ]
-  return names.filter(Boolean).join(' ') || '-'
 }

@@ -1,9 +1,9 @@
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../base-command.js'
-import {DeviceRecord, deviceRecord, IdName} from '../../model/devices.js'
-import {ACS_NAMES, PciTopology} from '../../model/topology.js'
-import {bold, fields} from '../../render/style.js'
+import {DeviceRecord, deviceRecord} from '../../model/devices.js'
+import {PciTopology} from '../../model/topology.js'
+import {renderDevice} from '../../render/devices.js'
 import {noSuchDevice, requireBdfs} from '../../sysfs/pci.js'
 
 export default class DevicesShow extends BaseCommand<typeof DevicesShow> {
@@ -34,60 +34,7 @@ export default class DevicesShow extends BaseCommand<typeof DevicesShow> {
     requireBdfs([bdf])
     const device = deviceRecord(new PciTopology(this.root), bdf)
     if (!device) throw noSuchDevice(bdf)
-    if (!this.jsonEnabled()) this.render(device)
+    if (!this.jsonEnabled()) this.log(renderDevice(device))
     return device
   }
-
-  private render(d: DeviceRecord): void {
-    const idName = (x: IdName | null) => (x ? `${x.name ?? 'unknown'} [${x.id.slice(2)}]` : null)
-    this.log(
-      fields([
-        ['device', d.bdf],
-        ['vendor', idName(d.vendor)],
-        ['model', idName(d.device)],
-        ['subsystem', d.subsystem ? `${idName(d.subsystem.vendor)} ${idName(d.subsystem.device)}` : null],
-        ['class', idName(d.class)],
-        ['revision', d.revision],
-        ['driver', d.driver],
-        ['driver_override', d.driverOverride],
-        ['iommu group', d.group],
-        ['iommu unit', d.unit],
-        ['numa node', d.numaNode],
-        ['reset methods', d.resetMethods?.join(' ') || null],
-        [
-          'sr-iov',
-          d.sriov
-            ? `${d.sriov.numVfs} of ${d.sriov.totalVfs} VFs enabled${d.sriov.vfs.length ? ': ' + d.sriov.vfs.join(' ') : ''}`
-            : null,
-        ],
-        ['physical function', d.physfn],
-        ['vfio cdev', d.vfioCdev],
-        ['upstream', d.upstream.join(' > ') || 'root bus'],
-        ['pcie', d.express ? d.express.type : d.config.complete ? 'conventional PCI' : null],
-      ]),
-    )
-    this.log(`\n${bold('capabilities')}`)
-    if (d.config.reason) this.log(`  ${d.config.reason}: unknown ${d.config.unreadable.join(', ')}`)
-    const c = d.capabilities
-    const flags = (o: object) =>
-      Object.entries(o)
-        .map(([k, v]) => `${ACS_NAMES[k] ?? k}${v ? '+' : '-'}`)
-        .join(' ')
-    if (d.config.complete) {
-      this.log(
-        `  ACS     ${c.acs ? `cap: ${flags(c.acs.capabilities)}\n          ctl: ${flags(c.acs.control)}` : 'absent'}`,
-      )
-      this.log(`  ATS     ${c.ats ? oneLine(c.ats) : 'absent'}`)
-      this.log(`  PRI     ${c.pri ? oneLine(c.pri) : 'absent'}`)
-      this.log(`  PASID   ${c.pasid ? oneLine(c.pasid) : 'absent'}`)
-      this.log(`  ARI     ${c.ari ? oneLine(c.ari) : 'absent'}`)
-      this.log(`  SR-IOV  ${c.sriov ? oneLine(c.sriov) : 'absent'}`)
-    }
-  }
-}
-
-function oneLine(o: object): string {
-  return Object.entries(o)
-    .map(([k, v]) => `${k}=${typeof v === 'boolean' ? (v ? 'yes' : 'no') : v}`)
-    .join(' ')
 }

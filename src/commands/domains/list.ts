@@ -1,6 +1,5 @@
 import {DomainList, defaultDomains} from '../../model/domains.js'
-import {renderState} from '../../render/session.js'
-import {bold, table} from '../../render/style.js'
+import {renderDomainList} from '../../render/domains.js'
 import type {EngineState} from '../../session/engine.js'
 import {SessionCommand} from '../../session-command.js'
 
@@ -31,16 +30,7 @@ export default class DomainsList extends SessionCommand<typeof DomainsList> {
     } catch (error) {
       why = (error as Error).message
     }
-    if (!this.jsonEnabled()) {
-      this.log(
-        table(
-          ['GROUP', 'DEFAULT DOMAIN', 'DEVICES'],
-          list.defaultDomains.map((d) => [d.group, d.type, d.devices.join(' ')]),
-        ),
-      )
-      this.log(`\n${bold(`session ${this.flags.session}`)}`)
-      this.log(list.session ? renderState(list.session.state) : `not running: ${why}`)
-    }
+    if (!this.jsonEnabled()) this.log(renderDomainList(list, {name: this.flags.session, notRunning: why}))
     return list
   }
 }

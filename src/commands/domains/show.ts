@@ -1,7 +1,7 @@
 import {Args} from '@oclif/core'
 
 import {IommuctlError} from '../../errors.js'
-import {fields} from '../../render/style.js'
+import {renderSessionObject} from '../../render/domains.js'
 import type {EngineState, SessionObject} from '../../session/engine.js'
 import {SessionCommand} from '../../session-command.js'
 
@@ -28,24 +28,7 @@ export default class DomainsShow extends SessionCommand<typeof DomainsShow> {
         suggestion: `Its objects: ${state.objects.map((x) => x.id).join(', ') || 'none'}.`,
       })
     }
-    if (!this.jsonEnabled()) {
-      this.log(
-        fields([
-          ['id', o.id],
-          ['kind', o.kind],
-          ['name', o.name],
-          ['device', o.bdf],
-          ['ioas', o.parent],
-          ['flags', o.flags.join(' ') || null],
-          ['attached to', o.attachedTo],
-          ['pasids', o.pasids.map((p) => `${p.pasid} on ${p.pt}`).join(', ') || null],
-          [
-            'mappings',
-            o.mappings.map((m) => `${m.iova}+${m.length} ${m.memory}`).join('\n            ') || null,
-          ],
-        ]),
-      )
-    }
+    if (!this.jsonEnabled()) this.log(renderSessionObject(o))
     return o
   }
 }

@@ -22,22 +22,8 @@ export default class Groups extends BaseCommand<typeof Groups> {
     const groups = readGroups(this.root)
     if (!this.jsonEnabled()) {
       // Only tables need chalk and cli-table3: JSON output starts without them.
-      const {table} = await import('../../render/style.js')
-      if (groups.length === 0) {
-        this.log('No IOMMU groups: this host has no IOMMU in use (see `iommuctl status`).')
-      } else {
-        const rows = groups.flatMap((g) =>
-          g.devices.map((d, i) => [
-            i === 0 ? g.id : '',
-            i === 0 ? g.type : '',
-            i === 0 ? (g.viable ? 'viable' : `no (${g.blockers.length})`) : '',
-            d.bdf,
-            d.driver,
-            [d.vendor?.name, d.device?.name ?? d.device?.id].filter(Boolean).join(' ') || null,
-          ]),
-        )
-        this.log(table(['GROUP', 'TYPE', 'VFIO', 'DEVICE', 'DRIVER', 'NAME'], rows))
-      }
+      const {renderGroups} = await import('../../render/groups.js')
+      this.log(renderGroups(groups))
     }
     return groups
   }

@@ -3,7 +3,7 @@ import {Args} from '@oclif/core'
 import {BaseCommand} from '../../base-command.js'
 import {IommuctlError} from '../../errors.js'
 import {GroupRecord, readGroup} from '../../model/groups.js'
-import {bold, fields, table} from '../../render/style.js'
+import {renderGroup} from '../../render/groups.js'
 import {listGroups} from '../../sysfs/inventory.js'
 
 export default class GroupsShow extends BaseCommand<typeof GroupsShow> {
@@ -32,54 +32,8 @@ export default class GroupsShow extends BaseCommand<typeof GroupsShow> {
         suggestion: ids.length ? `Groups on this host: ${rangeList(ids)}.` : 'This host has no IOMMU groups.',
       })
     }
-    if (!this.jsonEnabled()) this.render(group)
+    if (!this.jsonEnabled()) this.log(renderGroup(group))
     return group
-  }
-
-  private render(g: GroupRecord): void {
-    this.log(
-      fields([
-        ['group', g.id],
-        ['type', g.type],
-        ['unit', g.unit],
-        [
-          'vfio',
-          g.viable
-            ? 'viable: every device is on a driver VFIO accepts'
-            : `not viable: ${g.blockers.length} device(s) in the way`,
-        ],
-      ]),
-    )
-    this.log(`\n${bold('devices')}`)
-    this.log(
-      table(
-        ['DEVICE', 'DRIVER', 'CLASS', 'NAME'],
-        g.devices.map((d) => [
-          d.bdf,
-          d.driver,
-          d.class?.name ?? d.class?.id,
-          [d.vendor?.name, d.device?.name ?? d.device?.id].filter(Boolean).join(' '),
-        ]),
-      ),
-    )
-    if (g.blockers.length) {
-      this.log(`\n${bold('in the way of VFIO')}`)
-      for (const b of g.blockers) this.log(`  ${b.bdf}: ${b.reason}`)
-    }
-    if (g.sharing) {
-      this.log(`\n${bold('why these devices share a group')}`)
-      for (const c of g.sharing.causes) this.log(`  ${c.bdf}: ${c.detail}`)
-      if (g.sharing.causes.length === 0) this.log(`  ${g.sharing.summary}`)
-    }
-    this.log(`\n${bold('reserved regions')}`)
-    this.log(
-      g.reservedRegions.length
-        ? table(
-            ['START', 'END', 'TYPE'],
-            g.reservedRegions.map((r) => [r.start, r.end, r.type]),
-          )
-        : '  none',
-    )
   }
 }
 

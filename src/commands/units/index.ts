@@ -1,6 +1,6 @@
 import {BaseCommand} from '../../base-command.js'
 import {readUnits, UnitRecord} from '../../model/units.js'
-import {table} from '../../render/style.js'
+import {renderUnits} from '../../render/units.js'
 
 export default class Units extends BaseCommand<typeof Units> {
   static description =
@@ -19,16 +19,7 @@ export default class Units extends BaseCommand<typeof Units> {
 
   async run(): Promise<UnitRecord[]> {
     const units = readUnits(this.root)
-    if (!this.jsonEnabled()) {
-      if (units.length === 0) this.log('No IOMMU units: /sys/class/iommu is empty or absent.')
-      else
-        this.log(
-          table(
-            ['NAME', 'KIND', 'DEVICES', 'SUMMARY'],
-            units.map((u) => [u.name, u.kind, u.devices.length, u.summary]),
-          ),
-        )
-    }
+    if (!this.jsonEnabled()) this.log(renderUnits(units))
     return units
   }
 }

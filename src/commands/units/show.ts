@@ -3,7 +3,7 @@ import {Args} from '@oclif/core'
 import {BaseCommand} from '../../base-command.js'
 import {IommuctlError} from '../../errors.js'
 import {readUnit, readUnits, UnitRecord} from '../../model/units.js'
-import {fields} from '../../render/style.js'
+import {renderUnit} from '../../render/units.js'
 
 export default class UnitsShow extends BaseCommand<typeof UnitsShow> {
   static args = {
@@ -31,52 +31,7 @@ export default class UnitsShow extends BaseCommand<typeof UnitsShow> {
           : 'This host has no IOMMU units.',
       })
     }
-    if (!this.jsonEnabled()) this.render(unit)
+    if (!this.jsonEnabled()) this.log(renderUnit(unit))
     return unit
   }
-
-  private render(u: UnitRecord): void {
-    this.log(
-      fields([
-        ['name', u.name],
-        ['kind', u.kind],
-        ['summary', u.summary],
-        ['sysfs', u.sysfsPath],
-        ['pci device', u.pciDevice],
-        ['devices', u.devices.length ? u.devices.join(' ') : 'none'],
-      ]),
-    )
-    const section = (title: string, record: object | null | undefined) => {
-      if (!record) return
-      this.log(`\n${title}`)
-      this.log(
-        indent(
-          fields(Object.entries(record).map(([k, v]) => [k, Array.isArray(v) ? v.join(' ') || 'none' : v])),
-        ),
-      )
-    }
-    if (u.vtd) {
-      section('registers', {version: u.vtd.version, address: u.vtd.address, cap: u.vtd.cap, ecap: u.vtd.ecap})
-      section('cap', u.vtd.capFields)
-      section('ecap', u.vtd.ecapFields)
-    }
-    if (u.amdVi) {
-      section('registers', {
-        cap: u.amdVi.cap,
-        efr: u.amdVi.efr,
-        efr2: u.amdVi.efr2,
-        'kernel boot line': u.amdVi.bootLine,
-      })
-      section('features', u.amdVi.features)
-    }
-    section('virtio features', u.virtio)
-    section('attributes', u.attributes)
-  }
-}
-
-function indent(text: string): string {
-  return text
-    .split('\n')
-    .map((l) => `  ${l}`)
-    .join('\n')
 }

@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict'
+import {describe, it} from 'node:test'
+
+import {defaultDomains, DomainList} from '../../src/model/domains.js'
+import {renderDomainList, renderSessionObject} from '../../src/render/domains.js'
+import type {EngineState, SessionObject} from '../../src/session/engine.js'
+import {column, fixtureRoot, lineOf, plain} from '../helpers/roots.js'
+
+const ioas: SessionObject = {
+  id: 2,
+  kind: 'ioas',
+  name: 'main',
+  parent: null,
+  bdf: null,
+  flags: [],
+  attachedTo: null,
+  pasids: [],
+  mappings: [
+    {name: null, iova: '0x100000', length: '0x200000', memory: 'anonymous', readable: true, writable: true},
+    {name: 'fw', iova: '0x400000', length: '0x1000', memory: 'memfd', readable: true, writable: false},
+  ],
+  hugePages: true,
+  fd: null,
+}
+
+describe('renderDomainList', () => {
+  const list: DomainList = {defaultDomains: defaultDomains(fixtureRoot('intel')), session: null}
+
+  it("each group's default domain with its devices, then why there is no session", () => {
+    const text = plain(renderDomainList(list, {name: 'vm0', notRunning: 'no session vm0 (no socket)'}))
+    const bridge = lineOf(text, '5 ')
+    assert.equal(column(text, 'DEFAULT DOMAIN')(bridge), 'DMA')
+    assert.equal(column(text, 'DEVICES')(bridge), '0000:00:07.0 0000:04:01.0 0000:04:02.0')
+    assert.match(text, /\n\nsession vm0\nnot running: no session vm0 \(no socket\)$/)
+  })
+
+  it("a running session's objects and what it pins", () => {
+    const state: EngineState = {iommufd: 5, objects: [ioas], pinnedBytes: 2101248, maxPinnedBytes: null}
+    const text = plain(
+      renderDomainList({...list, session: {name: 'vm0', state}}, {name: 'vm0', notRunning: ''}),
+    )
+    const objects = text.slice(text.indexOf('session vm0\n') + 'session vm0\n'.length)
+    const row = lineOf(objects, '2 ')
+    assert.equal(column(objects, 'NAME')(row), 'main')
+    assert.match(column(objects, 'DETAIL')(row), /^0x100000\+0x200000 anonymous, 0x400000\+0x1000 memfd ro$/)
+    assert.match(text, /iommufd fd 5, pinned 2101248 bytes$/)
+  })
+})
+
+describe('renderSessionObject', () => {
+  it('an IOAS: each mapping on its own line, under the first', () => {
+    const lines = plain(renderSessionObject(ioas)).split('\n')
+    const at = lines.findIndex((l) => l.startsWith('mappings'))
+    const first = lines[at]!.indexOf('0x100000')
+    assert.ok(first > 0)
+    assert.equal(lines[at + 1]!.indexOf('0x400000'), first)
+    assert.match(lineOf(lines.join('\n'), 'name'), /main$/)
+    assert.match(lineOf(lines.join('\n'), 'flags'), /-$/)
+  })
+
+  it('a device: what it is attached to and its PASIDs', () => {
+    const device: SessionObject = {
+      ...ioas,
+      id: 3,
+      kind: 'device',
+      name: null,
+      bdf: '0000:00:03.0',
+      attachedTo: 2,
+      pasids: [{pasid: 1, pt: 4}],
+      mappings: [],
+    }
+    const text = plain(renderSessionObject(device))
+    assert.match(lineOf(text, 'attached to'), /2$/)
+    assert.match(lineOf(text, 'pasids'), /1 on 4$/)
+    assert.match(lineOf(text, 'mappings'), /-$/)
+  })
+})

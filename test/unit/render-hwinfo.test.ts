@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict'
+import {describe, it} from 'node:test'
+
+import type {HwInfoRecord} from '../../src/model/hwinfo.js'
+import {renderHwInfo} from '../../src/render/hwinfo.js'
+import {lineOf, plain} from '../helpers/roots.js'
+
+// By hand: hw-info needs a device on vfio-pci and /dev/iommu (the VM tier runs it for real).
+const base: HwInfoRecord = {
+  bdf: '0000:00:03.0',
+  cdev: '/dev/vfio/devices/vfio0',
+  type: 'arm-smmuv3',
+  typeId: 2,
+  capabilities: {
+    raw: '0x1',
+    dirtyTracking: true,
+    pasidExecute: false,
+    pasidPrivileged: false,
+    atsNotSupported: true,
+  },
+  maxPasidLog2: 0,
+  vtd: null,
+  smmuv3: {flags: '0x0', idr: ['0x1', '0x2', '0x3', '0x4', '0x5', '0x6'], iidr: '0x43b', aidr: '0x2'},
+  amd: null,
+  iovaRanges: [
+    {start: '0x0', last: '0xfedfffff'},
+    {start: '0xfef00000', last: '0xffffffffffff'},
+  ],
+}
+
+describe('renderHwInfo', () => {
+  it('names the type with its number, and each capability bit in words', () => {
+    const text = plain(renderHwInfo(base))
+    assert.match(lineOf(text, 'device'), /0000:00:03\.0 \(\/dev\/vfio\/devices\/vfio0\)$/)
+    assert.match(lineOf(text, 'iommu type'), /arm-smmuv3 \(2\)$/)
+    assert.match(
+      lineOf(text, 'capabilities'),
+      /0x1: dirty tracking yes, PASID exec no, PASID priv no, ATS not supported$/,
+    )
+    assert.match(lineOf(text, 'pasid width'), /no PASID$/)
+    assert.match(lineOf(text, 'idr'), /0x1 0x2 0x3 0x4 0x5 0x6$/)
+  })
+
+  it('the IOVA ranges as a START/LAST table, the hole at the MSI window visible', () => {
+    const lines = plain(renderHwInfo(base)).split('\n')
+    const at = lines.indexOf('IOVA ranges of an IOAS attached to it')
+    assert.deepEqual(lines[at + 1]!.split(/\s+/), ['START', 'LAST'])
+    assert.deepEqual(
+      lines.slice(at + 2).map((l) => l.split(/\s+/)),
+      [
+        ['0x0', '0xfedfffff'],
+        ['0xfef00000', '0xffffffffffff'],
+      ],
+    )
+  })
+
+  it('a PASID width in bits, and ATS usable when the IOMMU does not forbid it', () => {
+    const text = plain(
+      renderHwInfo({...base, maxPasidLog2: 20, capabilities: {...base.capabilities, atsNotSupported: false}}),
+    )
+    assert.match(lineOf(text, 'pasid width'), /20 bits$/)
+    assert.match(lineOf(text, 'capabilities'), /ATS usable$/)
+  })
+})
