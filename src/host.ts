@@ -29,6 +29,13 @@ export const MAX_UNPACKED_BYTES = 128 * 1024 ** 2
 export const MAX_FILE_BYTES = 16 * 1024 ** 2
 /** A name or a link target: the deepest PCI hierarchy is some 300 bytes; the kernel's PATH_MAX is 4096. */
 export const MAX_PATH_BYTES = 1024
+/**
+ * Decompressed over compressed bytes, as node-tar counts them (its default): a snapshot's tar is
+ * some 15 times its .tar.gz, and zeros, the stuff of bombs, shrink about 1000 times. This keeps
+ * even the bytes that are never written (padding, whatever follows the archive's end) from
+ * costing more than 1000 times the file's size to decompress.
+ */
+export const MAX_COMPRESSION_RATIO = 1000
 /** What a snapshot holds: the reader follows symlinks, inside the root only. Never hard links, devices or FIFOs. */
 const ENTRY_TYPES = new Set<Tar.ReadEntry['type']>(['File', 'OldFile', 'Directory', 'SymbolicLink'])
 const TYPE_NAMES: Partial<Record<Tar.ReadEntry['type'], string>> = {
@@ -94,6 +101,7 @@ async function unpack(file: string): Promise<string> {
     const scan = new ArchiveCheck()
     const parser: Tar.Parser = new tar.Parser({
       strict: true,
+      maxDecompressionRatio: MAX_COMPRESSION_RATIO,
       filter: (_p, entry) => scan.admits(entry as Tar.ReadEntry, parser) && false,
     })
     await pump(handle, file, parser, 'end', scan)
@@ -104,6 +112,7 @@ async function unpack(file: string): Promise<string> {
       const unpacker: Tar.Unpack = new tar.Unpack({
         cwd: dir.path,
         strict: true,
+        maxDecompressionRatio: MAX_COMPRESSION_RATIO,
         preserveOwner: false,
         filter: (_p, entry) => check.admits(entry as Tar.ReadEntry, unpacker),
       })
@@ -138,6 +147,11 @@ async function pump(
   } catch (error) {
     source.unpipe(sink)
     source.destroy()
+    const message = (error as Error).message
+    // node-tar's own words for its ratio check; the test of a bomb of zeros pins them.
+    if (check.refused === null && /^max decompression ratio exceeded/.test(message)) {
+      check.refused = `it decompresses to over ${MAX_COMPRESSION_RATIO} times its own size, past the limit for a snapshot`
+    }
     if (check.refused !== null) {
       throw badRoot(
         file,
@@ -145,7 +159,7 @@ async function pump(
         'A snapshot is what `iommuctl snapshot` writes; nothing was unpacked.',
       )
     }
-    throw badRoot(file, `${file} could not be unpacked: ${(error as Error).message}`)
+    throw badRoot(file, `${file} could not be unpacked: ${message}`)
   }
 }
 

@@ -38,6 +38,7 @@ export function iommuctl(
   args: string[],
   env: NodeJS.ProcessEnv = {},
   nodeArgs: string[] = [],
+  cwd?: string,
 ): Promise<Spawned> {
   // An env value of undefined removes the variable (e.g. NO_COLOR, set here by default).
   const merged = Object.fromEntries(
@@ -47,7 +48,7 @@ export function iommuctl(
     execFile(
       process.execPath,
       [...nodeArgs, path.join(REPO, 'bin/run.js'), ...args],
-      {env: merged, maxBuffer: 64 << 20},
+      {cwd, env: merged, maxBuffer: 64 << 20},
       (error, stdout, stderr) => {
         const status = error ? ((error as {code?: number}).code ?? 1) : 0
         resolve({stdout, stderr: unwrap(stderr), status: typeof status === 'number' ? status : 1})
@@ -57,6 +58,6 @@ export function iommuctl(
 }
 
 /** oclif wraps warnings and errors at the terminal width behind a ' ›   ' margin. */
-function unwrap(stderr: string): string {
+export function unwrap(stderr: string): string {
   return stderr.replace(/\n ›  {0,3}(?!Error:|Warning:|Code:|Try this:)/g, ' ').replace(/^ › {3}/gm, '')
 }
