@@ -169,6 +169,8 @@ class ArchiveCheck {
   refused: string | null = null
   private entries = 0
   private bytes = 0
+  /** Symlinks seen so far: nothing may be unpacked through one. */
+  private readonly links = new Set<string>()
 
   admits(entry: Tar.ReadEntry, sink: Tar.Parser): boolean {
     this.refused ??= this.reason(entry)
@@ -184,6 +186,24 @@ class ArchiveCheck {
     if (bad) return `${name}: ${bad}`
     if (!ENTRY_TYPES.has(entry.type)) {
       return `${name} is ${TYPE_NAMES[entry.type] ?? `a tar entry of type ${entry.type}`}; a snapshot holds only files, directories and symbolic links`
+    }
+    const where = path.posix.normalize(entry.path).replace(/\/$/, '')
+    const parts = where.split('/')
+    for (let i = 1; i < parts.length; i++) {
+      const above = parts.slice(0, i).join('/')
+      if (this.links.has(above)) return `${name} lies beyond the symbolic link ${displayName(above)}`
+    }
+    if (entry.type === 'SymbolicLink') {
+      // node-tar would refuse these too, but only once it had begun to write.
+      const target = entry.linkpath ?? ''
+      if (target.startsWith('/'))
+        return `${name} is a symbolic link to an absolute path; a snapshot's links are relative`
+      if (path.posix.join(path.posix.dirname(where), target).split('/')[0] === '..') {
+        return `${name} is a symbolic link that leads out of the snapshot`
+      }
+      this.links.add(where)
+    } else {
+      this.links.delete(where)
     }
     if (entry.size > MAX_FILE_BYTES) {
       return `${name} is ${formatBytes(entry.size)}, over the limit of ${formatBytes(MAX_FILE_BYTES)} for one file`
