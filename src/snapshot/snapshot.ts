@@ -9,7 +9,7 @@ import {Bdf} from '../records.js'
 import {GroupSummary, UnitSummary, listGroups, listPciDevices, listUnits} from '../sysfs/inventory.js'
 import {MAX_ENTRIES} from '../host.js'
 import {DevNode, MANIFEST_NAME, Root, SnapshotManifest, Unreadable} from '../sysfs/root.js'
-import {makeTempDir} from '../tempdir.js'
+import {TempDir, makeTempDir} from '../tempdir.js'
 import {captureTree} from './capture.js'
 
 export type SnapshotFormat = 'tar.gz' | 'dir'
@@ -49,10 +49,7 @@ export async function takeSnapshot(src: Root, opts: SnapshotOptions): Promise<Sn
   if (toStream) checkStream(opts.stdout)
   else checkOutput(output, opts.format, opts.force)
 
-  const stage = makeTempDir(
-    '.iommuctl-snapshot-',
-    toStream || opts.format === 'tar.gz' ? os.tmpdir() : path.dirname(output),
-  )
+  const stage = stageDir(toStream || opts.format === 'tar.gz' ? os.tmpdir() : path.dirname(output))
   try {
     const manifest = captureTree(src, stage.path, opts.tool)
     const result = summarize(new Root(stage.path), output, opts.format, src.source)
@@ -71,6 +68,25 @@ export async function takeSnapshot(src: Root, opts: SnapshotOptions): Promise<Sn
     stage.remove()
   }
 }
+
+/** Where the tree is captured: beside a --dir output, so that one rename puts it in place. */
+function stageDir(parent: string): TempDir {
+  try {
+    return makeTempDir('.iommuctl-snapshot-', parent)
+  } catch (error) {
+    const errno = errnoOf(error)
+    throw new IommuctlError(
+      'OUTPUT_UNWRITABLE',
+      `Cannot stage the snapshot in ${parent}: ${describeDir(errno, parent)}`,
+      {
+        errno,
+        path: parent,
+        suggestion: 'Choose an output in a directory you can write, with -o FILE or --dir DIR.',
+      },
+    )
+  }
+}
+
 /** Reads a snapshot tree back with the same readers the other commands use. */
 function summarize(root: Root, output: string, format: SnapshotFormat, source: string): SnapshotResult {
   const manifest = root.manifest
@@ -245,7 +261,7 @@ function replace(from: string, to: string, format: SnapshotFormat, force: boolea
       throw error
     }
   } finally {
-    aside.remove()
+    aside?.remove()
   }
 }
 
@@ -280,11 +296,15 @@ async function writeToStdout(dir: string, out: Writable): Promise<void> {
   }
 }
 
-/** Writes the .tar.gz beside the output, then renames it into place. */
+/**
+ * Writes the .tar.gz into a temporary directory beside the output (so an interrupted run
+ * leaves nothing there), then renames it into place.
+ */
 async function writeFile(dir: string, output: string, force: boolean): Promise<void> {
-  const partial = `${output}.partial-${process.pid}`
+  let aside: TempDir | undefined
   try {
-    // wx: never through a file or a link someone left under that name.
+    aside = makeTempDir('.iommuctl-partial-', path.dirname(output))
+    const partial = path.join(aside.path, path.basename(output))
     const file = fs.createWriteStream(partial, {flags: 'wx', mode: 0o644})
     await writeTarball(dir, file)
     await new Promise<void>((resolve, reject) => {
@@ -305,7 +325,7 @@ async function writeFile(dir: string, output: string, force: boolean): Promise<v
       },
     )
   } finally {
-    fs.rmSync(partial, {force: true})
+    aside?.remove()
   }
 }
 
