@@ -49,9 +49,9 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   protected argvAll: string[] = []
   private openedRoot?: Root
 
-  /** The host root named by --root (or IOMMUCTL_ROOT), validated on first use. */
+  /** The host root named by --root (or IOMMUCTL_ROOT), opened and validated by init(). */
   protected get root(): Root {
-    this.openedRoot ??= openRoot(this.flags.root)
+    if (!this.openedRoot) throw new Error('the root is read before init() opened it')
     return this.openedRoot
   }
 
@@ -72,6 +72,9 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     this.flags = flags as CommandFlags<T>
     this.args = args as CommandArgs<T>
     this.argvAll = argv as string[]
+    // Opened here, not on first use: a snapshot .tar.gz is unpacked asynchronously, and every
+    // command then reads the root synchronously.
+    this.openedRoot = await openRoot(this.flags.root)
   }
 
   /**

@@ -1,20 +1,57 @@
 import * as fs from 'node:fs'
 import {createRequire} from 'node:module'
-import * as os from 'node:os'
 import * as path from 'node:path'
 import type * as Tar from 'tar'
 
 import {ExitCode, IommuctlError} from './errors.js'
+import {formatBytes} from './model/units-of-measure.js'
 import {Root} from './sysfs/root.js'
+import {makeTempDir} from './tempdir.js'
 
 /** Directories whose presence makes a tree look like a Linux host's /sys. */
 const SYSFS_MARKERS = ['bus', 'class', 'devices', 'kernel']
+
+/*
+ * Limits on a snapshot .tar.gz, which may come from anyone and is unpacked as root. What
+ * `iommuctl snapshot` makes is small: the captured fixtures (test/fixtures, VMs with 8 to
+ * 19 PCI functions) hold 391 to 855 entries and 46 to 92 KiB, their largest file 29 KiB
+ * (proc/config.gz); a small host's own snapshot is 265 entries and 36 KiB. A host grows
+ * by about 45 entries and 5 KiB (4 KiB of it config space) per PCI function, so 4096
+ * functions (SR-IOV NICs with all their VFs) come to some 185,000 entries and 20 MiB. The
+ * limits leave room for that and refuse what no sysfs tree is: the reported 18 MB tarball
+ * that unpacks to 4 GB.
+ */
+/** Entries of any type: four times the 4096-function host. */
+export const MAX_ENTRIES = 250_000
+/** All files together: six times the 4096-function host. */
+export const MAX_UNPACKED_BYTES = 128 * 1024 ** 2
+/** One file: the largest real ones, /proc/interrupts of a many-CPU host and the ACPI tables, are a few MiB. */
+export const MAX_FILE_BYTES = 16 * 1024 ** 2
+/** A name or a link target: the deepest PCI hierarchy is some 300 bytes; the kernel's PATH_MAX is 4096. */
+export const MAX_PATH_BYTES = 1024
+/**
+ * Decompressed over compressed bytes, as node-tar counts them (its default): a snapshot's tar is
+ * some 15 times its .tar.gz, and zeros, the stuff of bombs, shrink about 1000 times. This keeps
+ * even the bytes that are never written (padding, whatever follows the archive's end) from
+ * costing more than 1000 times the file's size to decompress.
+ */
+export const MAX_COMPRESSION_RATIO = 1000
+/** What a snapshot holds: the reader follows symlinks, inside the root only. Never hard links, devices or FIFOs. */
+const ENTRY_TYPES = new Set<Tar.ReadEntry['type']>(['File', 'OldFile', 'Directory', 'SymbolicLink'])
+const TYPE_NAMES: Partial<Record<Tar.ReadEntry['type'], string>> = {
+  Link: 'a hard link',
+  CharacterDevice: 'a character device',
+  BlockDevice: 'a block device',
+  FIFO: 'a FIFO',
+  ContiguousFile: 'a contiguous file',
+  SparseFile: 'a sparse file',
+}
 
 /**
  * Opens what `--root` names: a directory (a host's /, a snapshot directory) or a snapshot
  * .tar.gz, which is unpacked into a private temporary directory removed at exit.
  */
-export function openRoot(arg: string): Root {
+export async function openRoot(arg: string): Promise<Root> {
   const resolved = path.resolve(arg)
   let st: fs.Stats
   try {
@@ -22,7 +59,7 @@ export function openRoot(arg: string): Root {
   } catch {
     throw badRoot(arg, `${arg} does not exist`)
   }
-  const dir = st.isFile() && /\.(tar\.gz|tgz)$/.test(resolved) ? unpack(resolved) : resolved
+  const dir = st.isFile() && /\.(tar\.gz|tgz)$/.test(resolved) ? await unpack(resolved) : resolved
   if (!fs.statSync(dir).isDirectory()) {
     throw badRoot(arg, `${arg} is neither a directory nor a snapshot .tar.gz`)
   }
@@ -41,24 +78,158 @@ export function openRoot(arg: string): Root {
   }
 }
 
-function badRoot(arg: string, message: string): IommuctlError {
+function badRoot(arg: string, message: string, suggestion?: string): IommuctlError {
   return new IommuctlError('BAD_ROOT', message, {
     exit: ExitCode.usage,
     path: arg,
     suggestion:
+      suggestion ??
       'Give --root a host root (default /), a snapshot directory, or a .tar.gz made by `iommuctl snapshot`.',
   })
 }
 
-function unpack(file: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iommuctl-root-'))
-  process.once('exit', () => fs.rmSync(dir, {recursive: true, force: true}))
+/**
+ * Unpacks a snapshot .tar.gz in two passes over one open file: the first reads only the
+ * headers and refuses the archive before anything is written; the second extracts, checking
+ * each entry again, since the file may have changed in between.
+ */
+async function unpack(file: string): Promise<string> {
   // Loaded here, not at the top: tar costs about 10 ms of start-up that a directory root never needs.
   const tar = createRequire(import.meta.url)('tar') as typeof Tar
+  const handle = await fs.promises.open(file, 'r')
   try {
-    tar.x({file, cwd: dir, sync: true, strict: true})
-  } catch (error) {
-    throw badRoot(file, `${file} could not be unpacked: ${(error as Error).message}`)
+    const scan = new ArchiveCheck()
+    const parser: Tar.Parser = new tar.Parser({
+      strict: true,
+      maxDecompressionRatio: MAX_COMPRESSION_RATIO,
+      filter: (_p, entry) => scan.admits(entry as Tar.ReadEntry, parser) && false,
+    })
+    await pump(handle, file, parser, 'end', scan)
+
+    const dir = makeTempDir('iommuctl-root-')
+    try {
+      const check = new ArchiveCheck()
+      const unpacker: Tar.Unpack = new tar.Unpack({
+        cwd: dir.path,
+        strict: true,
+        maxDecompressionRatio: MAX_COMPRESSION_RATIO,
+        preserveOwner: false,
+        filter: (_p, entry) => check.admits(entry as Tar.ReadEntry, unpacker),
+      })
+      // An Unpack closes once every file is written.
+      await pump(handle, file, unpacker, 'close', check)
+    } catch (error) {
+      dir.remove()
+      throw error
+    }
+    return dir.path
+  } finally {
+    await handle.close()
   }
-  return dir
+}
+
+/** Streams the whole file into a parser or an unpacker, from the start; its errors become BAD_ROOT. */
+async function pump(
+  handle: fs.promises.FileHandle,
+  file: string,
+  sink: Tar.Parser,
+  done: 'end' | 'close',
+  check: ArchiveCheck,
+): Promise<void> {
+  const source = handle.createReadStream({start: 0, autoClose: false})
+  try {
+    await new Promise<void>((resolve, reject) => {
+      source.once('error', reject)
+      sink.once('error', reject)
+      sink.once(done, resolve)
+      source.pipe(sink)
+    })
+  } catch (error) {
+    source.unpipe(sink)
+    source.destroy()
+    const message = (error as Error).message
+    // node-tar's own words for its ratio check; the test of a bomb of zeros pins them.
+    if (check.refused === null && /^max decompression ratio exceeded/.test(message)) {
+      check.refused = `it decompresses to over ${MAX_COMPRESSION_RATIO} times its own size, past the limit for a snapshot`
+    }
+    if (check.refused !== null) {
+      throw badRoot(
+        file,
+        `${file} is refused: ${check.refused}`,
+        'A snapshot is what `iommuctl snapshot` writes; nothing was unpacked.',
+      )
+    }
+    throw badRoot(file, `${file} could not be unpacked: ${message}`)
+  }
+}
+
+/** Counts entries and bytes over one pass, and stops the pass at the first entry it refuses. */
+class ArchiveCheck {
+  /** Why the archive was refused, once it has been. */
+  refused: string | null = null
+  private entries = 0
+  private bytes = 0
+  /** Symlinks seen so far: nothing may be unpacked through one. */
+  private readonly links = new Set<string>()
+
+  admits(entry: Tar.ReadEntry, sink: Tar.Parser): boolean {
+    this.refused ??= this.reason(entry)
+    if (this.refused === null) return true
+    sink.abort(new Error(this.refused))
+    return false
+  }
+
+  private reason(entry: Tar.ReadEntry): string | null {
+    const name = displayName(entry.path)
+    if (++this.entries > MAX_ENTRIES) return `${name} is past the limit of ${MAX_ENTRIES} entries`
+    const bad = badName(entry.path) ?? (entry.linkpath ? badName(entry.linkpath, 'link target') : null)
+    if (bad) return `${name}: ${bad}`
+    if (!ENTRY_TYPES.has(entry.type)) {
+      return `${name} is ${TYPE_NAMES[entry.type] ?? `a tar entry of type ${entry.type}`}; a snapshot holds only files, directories and symbolic links`
+    }
+    const where = path.posix.normalize(entry.path).replace(/\/$/, '')
+    const parts = where.split('/')
+    for (let i = 1; i < parts.length; i++) {
+      const above = parts.slice(0, i).join('/')
+      if (this.links.has(above)) return `${name} lies beyond the symbolic link ${displayName(above)}`
+    }
+    if (entry.type === 'SymbolicLink') {
+      // node-tar would refuse these too, but only once it had begun to write.
+      const target = entry.linkpath ?? ''
+      if (target.startsWith('/'))
+        return `${name} is a symbolic link to an absolute path; a snapshot's links are relative`
+      if (path.posix.join(path.posix.dirname(where), target).split('/')[0] === '..') {
+        return `${name} is a symbolic link that leads out of the snapshot`
+      }
+      this.links.add(where)
+    } else {
+      this.links.delete(where)
+    }
+    if (entry.size > MAX_FILE_BYTES) {
+      return `${name} is ${formatBytes(entry.size)}, over the limit of ${formatBytes(MAX_FILE_BYTES)} for one file`
+    }
+    this.bytes += entry.size
+    if (this.bytes > MAX_UNPACKED_BYTES) {
+      return `${name} takes the files past the limit of ${formatBytes(MAX_UNPACKED_BYTES)} in all`
+    }
+    // A snapshot's files are plain data: no set-id bits, nothing writable by others.
+    if (typeof entry.mode === 'number') entry.mode &= 0o755
+    return null
+  }
+}
+
+/** Why a path in the archive is not one a sysfs tree could have, or null. */
+function badName(name: string, what = 'name'): string | null {
+  if (Buffer.byteLength(name) > MAX_PATH_BYTES) return `the ${what} is longer than ${MAX_PATH_BYTES} bytes`
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(name)) return `the ${what} has control characters`
+  if (what !== 'name') return null
+  if (name.startsWith('/')) return 'an absolute path'
+  if (name.split('/').includes('..')) return 'a path with a .. component'
+  return null
+}
+
+/** The entry's name, quoted and escaped, and cut short: it may be anything. */
+function displayName(name: string): string {
+  return JSON.stringify(name.length > 120 ? `${name.slice(0, 120)}...` : name)
 }

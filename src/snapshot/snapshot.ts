@@ -7,7 +7,9 @@ import * as tar from 'tar'
 import {ExitCode, IommuctlError, errnoOf} from '../errors.js'
 import {Bdf} from '../records.js'
 import {GroupSummary, UnitSummary, listGroups, listPciDevices, listUnits} from '../sysfs/inventory.js'
-import {DevNode, Root, Unreadable} from '../sysfs/root.js'
+import {MAX_ENTRIES} from '../host.js'
+import {DevNode, MANIFEST_NAME, Root, SnapshotManifest, Unreadable} from '../sysfs/root.js'
+import {TempDir, makeTempDir} from '../tempdir.js'
 import {captureTree} from './capture.js'
 
 export type SnapshotFormat = 'tar.gz' | 'dir'
@@ -44,42 +46,44 @@ export interface SnapshotOptions {
 export async function takeSnapshot(src: Root, opts: SnapshotOptions): Promise<SnapshotResult> {
   const toStream = opts.output === '-'
   const output = toStream ? '-' : path.resolve(opts.output)
-  if (!toStream) checkOutput(output, opts.force)
+  if (toStream) checkStream(opts.stdout)
+  else checkOutput(output, opts.format, opts.force)
 
-  const stageParent = toStream || opts.format === 'tar.gz' ? os.tmpdir() : path.dirname(output)
-  const stage = fs.mkdtempSync(path.join(stageParent, '.iommuctl-snapshot-'))
-  fs.chmodSync(stage, 0o755)
+  const stage = stageDir(toStream || opts.format === 'tar.gz' ? os.tmpdir() : path.dirname(output))
   try {
-    const manifest = captureTree(src, stage, opts.tool)
-    const result = summarize(new Root(stage), output, opts.format, src.source)
+    const manifest = captureTree(src, stage.path, opts.tool)
+    const result = summarize(new Root(stage.path), output, opts.format, src.source)
     result.unreadable = manifest.unreadable
     if (toStream) {
-      await writeTarball(stage, opts.stdout ?? process.stdout)
+      await writeToStdout(stage.path, opts.stdout ?? process.stdout)
     } else if (opts.format === 'tar.gz') {
-      const partial = `${output}.partial-${process.pid}`
-      try {
-        await writeTarball(stage, fs.createWriteStream(partial))
-        replace(partial, output)
-      } catch (error) {
-        const errno = errnoOf(error)
-        throw new IommuctlError(
-          'OUTPUT_UNWRITABLE',
-          `Cannot write the snapshot to ${output}: ${(error as Error).message}`,
-          {
-            errno,
-            path: output,
-            suggestion: 'Choose an output on a writable filesystem with -o FILE or --dir DIR.',
-          },
-        )
-      } finally {
-        fs.rmSync(partial, {force: true})
-      }
+      await writeFile(stage.path, output, opts.force)
     } else {
-      replace(stage, output)
+      // The staging directory is private while it fills; the snapshot is for anyone to read.
+      fs.chmodSync(stage.path, 0o755)
+      replace(stage.path, output, 'dir', opts.force)
     }
     return result
   } finally {
-    fs.rmSync(stage, {recursive: true, force: true})
+    stage.remove()
+  }
+}
+
+/** Where the tree is captured: beside a --dir output, so that one rename puts it in place. */
+function stageDir(parent: string): TempDir {
+  try {
+    return makeTempDir('.iommuctl-snapshot-', parent)
+  } catch (error) {
+    const errno = errnoOf(error)
+    throw new IommuctlError(
+      'OUTPUT_UNWRITABLE',
+      `Cannot stage the snapshot in ${parent}: ${describeDir(errno, parent)}`,
+      {
+        errno,
+        path: parent,
+        suggestion: 'Choose an output in a directory you can write, with -o FILE or --dir DIR.',
+      },
+    )
   }
 }
 
@@ -115,7 +119,7 @@ function summarize(root: Root, output: string, format: SnapshotFormat, source: s
 }
 
 /** Refuses, before any work, an output that exists (without --force) or cannot be written. */
-function checkOutput(output: string, force: boolean): void {
+function checkOutput(output: string, format: SnapshotFormat, force: boolean): void {
   const parent = path.dirname(output)
   try {
     if (!fs.statSync(parent).isDirectory()) throw Object.assign(new Error(), {code: 'ENOTDIR'})
@@ -132,13 +136,100 @@ function checkOutput(output: string, force: boolean): void {
       },
     )
   }
-  if (fs.existsSync(output) && !force) {
-    throw new IommuctlError('OUTPUT_EXISTS', `${output} already exists; nothing was written.`, {
+  if (!lexists(output)) return
+  if (!force) throw outputExists(output)
+  checkReplaceable(output, format)
+}
+
+function outputExists(output: string): IommuctlError {
+  return new IommuctlError('OUTPUT_EXISTS', `${output} already exists; nothing was written.`, {
+    exit: ExitCode.usage,
+    path: output,
+    suggestion: 'Pass --force to replace it, or choose another name.',
+  })
+}
+
+/**
+ * --force replaces only what iommuctl made: for -o FILE a regular file (never a device
+ * node, a FIFO, a directory, or a symlink's target); for --dir a directory holding
+ * iommuctl's manifest and nothing a snapshot does not have (only files, directories and
+ * symlinks, on one filesystem), and never /, the working directory or one above it.
+ */
+function checkReplaceable(output: string, format: SnapshotFormat): void {
+  const why = format === 'tar.gz' ? notAFile(output) : notASnapshotDir(output)
+  if (why === null) return
+  throw new IommuctlError(
+    'OUTPUT_NOT_SNAPSHOT',
+    `--force replaces only a snapshot iommuctl wrote, and ${output} is ${why}; nothing was changed.`,
+    {
       exit: ExitCode.usage,
       path: output,
-      suggestion: 'Pass --force to replace it, or choose another name.',
-    })
+      suggestion: 'Choose another output, or remove this one yourself if it should go.',
+    },
+  )
+}
+
+function notAFile(output: string): string | null {
+  const st = fs.lstatSync(output)
+  return st.isFile() ? null : describeType(st)
+}
+
+/** Names at the top of a snapshot directory (capture.ts writes these and nothing else). */
+const SNAPSHOT_TOP = new Set(['dev', 'proc', 'sys', MANIFEST_NAME])
+
+function notASnapshotDir(output: string): string | null {
+  const st = fs.lstatSync(output)
+  if (!st.isDirectory()) return describeType(st)
+  const real = fs.realpathSync(output)
+  const cwd = fs.realpathSync(process.cwd())
+  if (real === '/') return 'the root directory'
+  if (cwd === real || cwd.startsWith(real + '/')) {
+    return cwd === real ? 'the current directory' : 'a directory above the current one'
   }
+  if (fs.statSync(path.dirname(real)).dev !== st.dev) return 'a mount point'
+  const manifest = path.join(output, MANIFEST_NAME)
+  if (!fs.lstatSync(manifest, {throwIfNoEntry: false})?.isFile())
+    return `a directory without ${MANIFEST_NAME}`
+  try {
+    const parsed = JSON.parse(fs.readFileSync(manifest, 'utf8')) as Partial<SnapshotManifest>
+    if (parsed.format !== 1 || typeof parsed.tool !== 'string') throw new Error()
+  } catch {
+    return `a directory whose ${MANIFEST_NAME} is not iommuctl's`
+  }
+  const extra = fs.readdirSync(output).filter((name) => !SNAPSHOT_TOP.has(name))
+  if (extra.length > 0) return `a directory that also holds ${extra.slice(0, 3).join(', ')}`
+  return foreignEntry(output, st.dev)
+}
+
+/** The first entry below dir a snapshot cannot have, as a reason; null when there is none. */
+function foreignEntry(dir: string, dev: number): string | null {
+  let entries = 0
+  const pending = [dir]
+  for (let d = pending.pop(); d !== undefined; d = pending.pop()) {
+    for (const name of fs.readdirSync(d)) {
+      const p = path.join(d, name)
+      const st = fs.lstatSync(p)
+      if (++entries > MAX_ENTRIES) return `a directory of more than ${MAX_ENTRIES} entries`
+      if (st.dev !== dev) return `a directory with another filesystem mounted at ${p}`
+      if (st.isDirectory()) pending.push(p)
+      else if (!st.isFile() && !st.isSymbolicLink()) return `a directory holding ${describeType(st)} at ${p}`
+    }
+  }
+  return null
+}
+
+function describeType(st: fs.Stats): string {
+  if (st.isSymbolicLink()) return 'a symbolic link'
+  if (st.isDirectory()) return 'a directory'
+  if (st.isCharacterDevice()) return 'a character device'
+  if (st.isBlockDevice()) return 'a block device'
+  if (st.isFIFO()) return 'a FIFO'
+  if (st.isSocket()) return 'a socket'
+  return 'not a regular file'
+}
+
+function lexists(p: string): boolean {
+  return fs.lstatSync(p, {throwIfNoEntry: false}) !== undefined
 }
 
 function describeDir(errno: string | undefined, dir: string): string {
@@ -148,23 +239,109 @@ function describeDir(errno: string | undefined, dir: string): string {
   return `${dir}: ${errno ?? 'unknown error'}`
 }
 
-function replace(from: string, to: string): void {
-  if (fs.existsSync(to)) fs.rmSync(to, {recursive: true, force: true})
-  fs.renameSync(from, to)
+/**
+ * Puts a finished snapshot where the user asked. What is there was checked before the
+ * capture and is checked again now, just before it goes: a file is replaced by the rename
+ * itself; a directory is moved aside, into a temporary directory beside it, and removed once
+ * the new one is in place (and put back if that fails).
+ */
+function replace(from: string, to: string, format: SnapshotFormat, force: boolean): void {
+  if (!lexists(to)) return fs.renameSync(from, to)
+  if (!force) throw outputExists(to)
+  checkReplaceable(to, format)
+  if (format === 'tar.gz') return fs.renameSync(from, to)
+  const aside = makeTempDir('.iommuctl-replaced-', path.dirname(to))
+  try {
+    const old = path.join(aside.path, 'snapshot')
+    fs.renameSync(to, old)
+    try {
+      fs.renameSync(from, to)
+    } catch (error) {
+      fs.renameSync(old, to)
+      throw error
+    }
+  } finally {
+    aside?.remove()
+  }
 }
 
+/** Refuses stdout when it is closed: Node puts /dev/null there, and the snapshot would be lost. */
+function checkStream(stream: Writable | undefined): void {
+  if (stream !== undefined) return
+  let st: fs.Stats | undefined
+  try {
+    st = fs.fstatSync(1)
+  } catch {
+    // Not even /dev/null: reported as closed below.
+  }
+  const devNull = fs.statSync('/dev/null', {throwIfNoEntry: false})
+  if (st && !(st.isCharacterDevice() && devNull && st.rdev === devNull.rdev)) return
+  throw new IommuctlError(
+    'OUTPUT_UNWRITABLE',
+    'Cannot write the snapshot to stdout: it is closed (or /dev/null), and the snapshot would be lost.',
+    {suggestion: 'Redirect stdout to a file or a pipe, or write the snapshot with -o FILE.'},
+  )
+}
+
+async function writeToStdout(dir: string, out: Writable): Promise<void> {
+  try {
+    await writeTarball(dir, out)
+  } catch (error) {
+    const errno = errnoOf(error)
+    throw new IommuctlError(
+      'OUTPUT_UNWRITABLE',
+      `Cannot write the snapshot to stdout: ${errno === 'EPIPE' ? 'the reading end of the pipe was closed (EPIPE)' : (error as Error).message}`,
+      {errno, suggestion: 'Keep the reader open until the snapshot ends, or write it with -o FILE.'},
+    )
+  }
+}
+
+/**
+ * Writes the .tar.gz into a temporary directory beside the output (so an interrupted run
+ * leaves nothing there), then renames it into place.
+ */
+async function writeFile(dir: string, output: string, force: boolean): Promise<void> {
+  let aside: TempDir | undefined
+  try {
+    aside = makeTempDir('.iommuctl-partial-', path.dirname(output))
+    const partial = path.join(aside.path, path.basename(output))
+    const file = fs.createWriteStream(partial, {flags: 'wx', mode: 0o644})
+    await writeTarball(dir, file)
+    await new Promise<void>((resolve, reject) => {
+      file.once('error', reject)
+      file.end(resolve)
+    })
+    replace(partial, output, 'tar.gz', force)
+  } catch (error) {
+    if (error instanceof IommuctlError) throw error
+    const errno = errnoOf(error)
+    throw new IommuctlError(
+      'OUTPUT_UNWRITABLE',
+      `Cannot write the snapshot to ${output}: ${(error as Error).message}`,
+      {
+        errno,
+        path: output,
+        suggestion: 'Choose an output on a writable filesystem with -o FILE or --dir DIR.',
+      },
+    )
+  } finally {
+    aside?.remove()
+  }
+}
+
+/**
+ * Streams the tree as a .tar.gz, each chunk written before the next: a write that fails
+ * (EPIPE, EBADF, ENOSPC) fails the snapshot. The listener stays on the stream, so an error
+ * it reports late is not an uncaught one.
+ */
 async function writeTarball(dir: string, out: Writable): Promise<void> {
+  let failure: Error | undefined
+  out.on('error', (error: Error) => (failure ??= error))
   const entries = fs.readdirSync(dir).sort()
-  const stream = tar.c({gzip: true, cwd: dir, portable: true}, entries)
-  await new Promise<void>((resolve, reject) => {
-    stream.on('error', reject)
-    out.on('error', reject)
-    if (out === process.stdout) {
-      stream.on('end', resolve)
-      stream.pipe(out, {end: false})
-    } else {
-      out.on('finish', resolve)
-      stream.pipe(out)
-    }
-  })
+  for await (const chunk of tar.c({gzip: true, cwd: dir, portable: true}, entries)) {
+    await new Promise<void>((resolve, reject) =>
+      out.write(chunk as Buffer, (error) => (error ? reject(error) : resolve())),
+    )
+    if (failure) throw failure
+  }
 }

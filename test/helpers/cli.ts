@@ -147,7 +147,10 @@ export async function iommuctl(
   args: string[],
   env: NodeJS.ProcessEnv = {},
   nodeArgs: string[] = [],
+  cwd?: string,
 ): Promise<Spawned> {
+  // The worker runs in the repository: a command that needs its own working directory gets a process.
+  if (cwd !== undefined) return iommuctlProcess(args, env, nodeArgs, cwd)
   requireBuilt()
   const w = worker(env, nodeArgs)
   const id = nextId++
@@ -163,13 +166,14 @@ export function iommuctlProcess(
   args: string[],
   env: NodeJS.ProcessEnv = {},
   nodeArgs: string[] = [],
+  cwd?: string,
 ): Promise<Spawned> {
   requireBuilt()
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [...nodeArgs, path.join(REPO, 'bin/run.js'), ...args],
-      {env: environment(env), maxBuffer: 64 << 20},
+      {cwd, env: environment(env), maxBuffer: 64 << 20},
       (error, stdout, stderr) => {
         const status = error ? ((error as {code?: number}).code ?? 1) : 0
         resolve({stdout, stderr: unwrap(stderr), status: typeof status === 'number' ? status : 1})
@@ -179,6 +183,6 @@ export function iommuctlProcess(
 }
 
 /** oclif wraps warnings and errors at the terminal width behind a ' ›   ' margin. */
-function unwrap(stderr: string): string {
+export function unwrap(stderr: string): string {
   return stderr.replace(/\n ›  {0,3}(?!Error:|Warning:|Code:|Try this:)/g, ' ').replace(/^ › {3}/gm, '')
 }
