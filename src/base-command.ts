@@ -1,6 +1,6 @@
 import {Command, Errors, Flags, Interfaces} from '@oclif/core'
 
-import {Step} from './configure/mover.js'
+import {Step} from './step.js'
 import {ExitCode, IommuctlError} from './errors.js'
 import {openRoot} from './host.js'
 import {Root} from './sysfs/root.js'

@@ -5,9 +5,9 @@ import {Bdf} from '../records.js'
 import {GROUPS_DIR, PCI_DEVICES_DIR} from '../sysfs/inventory.js'
 import {noSuchDevice, PciDeviceSysfs, requireBdfs} from '../sysfs/pci.js'
 import {Root} from '../sysfs/root.js'
+import {isVfioDriver} from '../vfio/driver.js'
 import {
   driverAvailability,
-  isVfioDriver,
   loadModule,
   unknownDriver,
   validateDriverName,
@@ -17,7 +17,8 @@ import {
 } from './drivers.js'
 import {Interlock, InterlockFacts} from './interlocks.js'
 import {Journal} from './journal.js'
-import {DriverState, Mover, readDriverState, requireWritable, sameState, Step, StepError} from './mover.js'
+import {Step} from '../step.js'
+import {DriverState, Mover, readDriverState, requireWritable, sameState, StepError} from './mover.js'
 
 /** One device in a plan: where it is, where it goes, and why it is in the plan. */
 export interface DeviceChange {

@@ -3,6 +3,7 @@ import * as os from 'node:os'
 
 import {ExitCode, IommuctlError} from '../errors.js'
 import {Root} from '../sysfs/root.js'
+import {isVfioDriver} from '../vfio/driver.js'
 
 export const PCI_DRIVERS_DIR = '/sys/bus/pci/drivers'
 
@@ -16,11 +17,6 @@ export function validateDriverName(name: string): void {
       suggestion: 'Give a PCI driver as /sys/bus/pci/drivers names it, e.g. vfio-pci.',
     })
   }
-}
-
-/** VFIO drivers take a whole group: vfio-pci and its variant drivers (mlx5_vfio_pci, ...). */
-export function isVfioDriver(name: string): boolean {
-  return /vfio/.test(name)
 }
 
 /** The running kernel's release, for /lib/modules/RELEASE. */
@@ -53,6 +49,9 @@ export function driverAvailability(root: Root, name: string): 'loaded' | 'module
   return 'unknown'
 }
 
+/** The drivers a user binds to for passthrough, listed first when a driver is not found. */
+const parksDevices = (d: string) => isVfioDriver(d) || d === 'pci-stub'
+
 export function unknownDriver(root: Root, name: string): IommuctlError {
   const loaded = root.list(PCI_DRIVERS_DIR)
   return new IommuctlError(
@@ -62,8 +61,8 @@ export function unknownDriver(root: Root, name: string): IommuctlError {
       path: `${PCI_DRIVERS_DIR}/${name}`,
       suggestion: loaded.length
         ? `Drivers registered now: ${loaded
-            .filter((d) => /vfio|stub/.test(d))
-            .concat(loaded.filter((d) => !/vfio|stub/.test(d)))
+            .filter(parksDevices)
+            .concat(loaded.filter((d) => !parksDevices(d)))
             .slice(0, 12)
             .join(', ')}${loaded.length > 12 ? ', ...' : ''}.`
         : 'No PCI driver is registered under this root.',

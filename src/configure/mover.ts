@@ -1,30 +1,15 @@
 import * as fs from 'node:fs'
 
 import {errnoOf, ExitCode, IommuctlError} from '../errors.js'
-import {Bdf} from '../records.js'
 import {PCI_DEVICES_DIR} from '../sysfs/inventory.js'
 import {Root} from '../sysfs/root.js'
+import {Step} from '../step.js'
 import {PCI_DRIVERS_DIR} from './drivers.js'
 
 /** Which driver a device is on, and what its driver_override says (null: none). */
 export interface DriverState {
   driver: string | null
   driverOverride: string | null
-}
-
-/** One write to sysfs (or one check of its result), as planned and as it went. */
-export interface Step {
-  /** The device it is about; null for a module load. */
-  bdf: Bdf | null
-  action: 'load-module' | 'set-override' | 'unbind' | 'probe' | 'bind' | 'set-type' | 'verify'
-  /** The sysfs file written; null for a check or a module load. */
-  path: string | null
-  value: string | null
-  status: 'planned' | 'done' | 'failed' | 'undone'
-  /** Why it failed, in plain words. */
-  error?: string
-  /** @pattern ^E[A-Z0-9]+$ */
-  errno?: string
 }
 
 export function readDriverState(root: Root, bdf: string): DriverState {
