@@ -6,7 +6,10 @@ import * as path from 'node:path'
 import {after, describe, it} from 'node:test'
 
 import {globMatch} from '../../src/configure/drivers.js'
+import {InterlockFacts} from '../../src/configure/interlocks.js'
 import {Journal} from '../../src/configure/journal.js'
+import {PciDeviceSysfs} from '../../src/sysfs/pci.js'
+import {Root} from '../../src/sysfs/root.js'
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'iommuctl-journal-'))
 after(() => fs.rmSync(tmp, {recursive: true, force: true}))
@@ -23,6 +26,69 @@ describe('modules.alias matching', () => {
     assert.equal(globMatch('v[!0-9]x', 'v7x'), false)
     assert.equal(globMatch('a.b', 'axb'), false, 'a dot is literal')
   })
+
+  it('sets: ranges, negation with ! and ^, a ] first is literal, a [ without ] is literal', () => {
+    assert.equal(globMatch('[a-cx]', 'b'), true)
+    assert.equal(globMatch('[a-cx]', 'x'), true)
+    assert.equal(globMatch('[a-cx]', 'd'), false)
+    assert.equal(globMatch('[^a-c]', 'd'), true)
+    assert.equal(globMatch('[!a-c]', 'a'), false)
+    assert.equal(globMatch('[]]', ']'), true)
+    assert.equal(globMatch('[!]]', ']'), false)
+    assert.equal(globMatch('[a-]', '-'), true)
+    assert.equal(globMatch('a[b', 'a[b'), true)
+    assert.equal(globMatch('a\\*', 'a*'), true)
+    assert.equal(globMatch('a\\*', 'ab'), false)
+    assert.equal(globMatch('*', ''), true)
+    assert.equal(globMatch('?', ''), false)
+    assert.equal(globMatch('*b*', 'abc'), true)
+    assert.equal(globMatch('*b*', 'ac'), false)
+  })
+
+  it('a backwards range ([z-a]) matches nothing and does not throw', () => {
+    assert.equal(globMatch('v[z-a]', 'vq'), false)
+    assert.equal(globMatch('v[!z-a]', 'vq'), false)
+    assert.equal(globMatch('*[9-0]*', '5'), false)
+  })
+
+  it('a pattern made to backtrack is answered at once (a regex took 2^n steps)', {timeout: 10_000}, () => {
+    const text = 'a'.repeat(5000)
+    assert.equal(globMatch('*a'.repeat(200) + 'b', text), false)
+    assert.equal(globMatch('a*'.repeat(200), text), true)
+    assert.equal(globMatch('*?'.repeat(100) + '[!a]', text), false)
+  })
+})
+
+describe('interlocks over a hostile snapshot', () => {
+  it(
+    'looping and fanned-out block-device slave links are walked once each, bounded',
+    {timeout: 20_000},
+    () => {
+      // A mount of block device 8:0 whose 20 slaves are each other's slaves: 20^8 calls unbounded.
+      const root = path.join(tmp, 'slaves')
+      const block = path.join(root, 'sys/devices/virtual/block')
+      fs.mkdirSync(path.join(root, 'proc/self'), {recursive: true})
+      fs.mkdirSync(path.join(root, 'sys/dev/block'), {recursive: true})
+      for (let i = 0; i < 20; i++) fs.mkdirSync(path.join(block, `dm-${i}/slaves`), {recursive: true})
+      for (let i = 0; i < 20; i++)
+        for (let j = 0; j < 20; j++)
+          fs.symlinkSync(`../../dm-${j}`, path.join(block, `dm-${i}/slaves/dm-${j}`))
+      fs.symlinkSync('../../devices/virtual/block/dm-0', path.join(root, 'sys/dev/block/8:0'))
+      fs.writeFileSync(path.join(root, 'proc/self/mountinfo'), '22 1 8:0 / / rw - ext4 /dev/dm-0 rw\n')
+      const facts = new InterlockFacts(new Root(root))
+      const dev = {
+        bdf: '0000:00:03.0',
+        sysfsPath: '/sys/devices/virtual/block/dm-7',
+        classCode: null,
+        bootVga: null,
+      }
+      const found = facts.check(dev as unknown as PciDeviceSysfs)
+      assert.deepEqual(
+        found.map((i) => i.kind),
+        ['mounted'],
+      )
+    },
+  )
 })
 
 describe('the journal', () => {
