@@ -10,7 +10,7 @@ import {createGenerator} from 'ts-json-schema-generator'
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 
-/** schema name -> [source file, exported type]: one per command output, plus the error shape. */
+/** schema name -> [source file, exported type]: one per command output, plus the error and journal shapes. */
 export const SCHEMAS = {
   error: ['src/base-command.ts', 'ErrorJson'],
   snapshot: ['src/snapshot/snapshot.ts', 'SnapshotResult'],
@@ -24,6 +24,7 @@ export const SCHEMAS = {
   'hw-info': ['src/model/hwinfo.ts', 'HwInfoRecord'],
   probe: ['src/model/probe.ts', 'ProbeRecord'],
   change: ['src/configure/changes.ts', 'ChangeReport'],
+  journal: ['src/configure/journal.ts', 'JournalData'],
   plan: ['src/session/plan.ts', 'Plan'],
   apply: ['src/session/apply.ts', 'ApplyRecord'],
   'session-request': ['src/session/protocol.ts', 'SessionRequest'],

@@ -8,7 +8,7 @@ import {isVfioDriver} from '../vfio/driver.js'
 export const PCI_DRIVERS_DIR = '/sys/bus/pci/drivers'
 
 /** A kernel driver or module name: letters, digits, _ - . + (vfio-pci, mlx5_vfio_pci, xhci_hcd). */
-const DRIVER_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$/
+export const DRIVER_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$/
 
 export function validateDriverName(name: string): void {
   if (!DRIVER_PATTERN.test(name)) {

@@ -3,11 +3,13 @@ import {allowsVfio} from '../model/groups.js'
 import {GROUPS_DIR} from '../sysfs/inventory.js'
 import {Root} from '../sysfs/root.js'
 import {ChangeOptions, ChangeReport, changeFailed, Changer, DeviceChange, requireLive} from './changes.js'
+import {JournalDomainType} from './journal.js'
 import {readDriverState, requireWritable, StepError} from './mover.js'
 
 /** What /sys/kernel/iommu_groups/N/type accepts (iommu_group_store_type in drivers/iommu/iommu.c). */
-export const DOMAIN_TYPES = ['DMA', 'DMA-FQ', 'identity', 'auto'] as const
-export type DomainType = (typeof DOMAIN_TYPES)[number]
+export type DomainType = JournalDomainType
+export const DOMAIN_TYPES: readonly DomainType[] = ['DMA', 'DMA-FQ', 'identity', 'auto']
+const isDomainType = (t: string): t is DomainType => (DOMAIN_TYPES as readonly string[]).includes(t)
 
 export interface SetTypeOptions extends ChangeOptions {
   rebind: boolean
@@ -27,6 +29,14 @@ export function setType(root: Root, id: number, type: DomainType, opts: SetTypeO
       path: `${GROUPS_DIR}/${id}`,
       suggestion: 'List the groups with `iommuctl groups`.',
     })
+  }
+  if (!isDomainType(current)) {
+    // blocked, unmanaged: a VFIO or iommufd user owns the group; nothing to write back to.
+    throw new IommuctlError(
+      'GROUP_IN_USE',
+      `Group ${id} has a ${current} domain, which iommuctl could not put back: it changes only groups with a ${DOMAIN_TYPES.slice(0, 3).join(', ')} default domain.`,
+      {path: root.abs(file), suggestion: 'Close what holds the group (a VMM, a userspace driver) first.'},
+    )
   }
   const ch = new Changer(root, 'set-type', opts)
   const members = ch.groupMembers(id)

@@ -5,11 +5,14 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import {after, describe, it} from 'node:test'
 
-import {globMatch} from '../../src/configure/drivers.js'
+import {DRIVER_PATTERN, globMatch} from '../../src/configure/drivers.js'
 import {InterlockFacts} from '../../src/configure/interlocks.js'
 import {Journal} from '../../src/configure/journal.js'
-import {PciDeviceSysfs} from '../../src/sysfs/pci.js'
+import {DOMAIN_TYPES} from '../../src/configure/set-type.js'
+import {IommuctlError} from '../../src/errors.js'
+import {BDF_PATTERN, PciDeviceSysfs} from '../../src/sysfs/pci.js'
 import {Root} from '../../src/sysfs/root.js'
+import {REPO} from '../helpers/cli.js'
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'iommuctl-journal-'))
 after(() => fs.rmSync(tmp, {recursive: true, force: true}))
@@ -152,5 +155,64 @@ describe('the journal', () => {
     assert.throws(() => new Journal(dir).load(), {code: 'BAD_JOURNAL'})
     fs.writeFileSync(path.join(dir, 'journal.json'), '{"format": 2}')
     assert.throws(() => new Journal(dir).load(), {code: 'BAD_JOURNAL'})
+  })
+
+  it('keys and values that would become paths are refused with the field named (schemas/journal.json)', () => {
+    const dir = path.join(tmp, 'e')
+    fs.mkdirSync(dir)
+    const at = '2026-01-01T00:00:00.000Z'
+    const dev = {driver: 'e1000e', driverOverride: null, by: 'bind', at}
+    const group = {type: 'DMA', by: 'set-type', at, pendingPid: 5}
+    for (const [data, message] of [
+      [
+        {devices: {'../../../../tmp/x': dev}, groups: {}},
+        /devices\["\.\.\/\.\.\/\.\.\/\.\.\/tmp\/x"\]: not a BDF/,
+      ],
+      [
+        {devices: {}, groups: {'../../../../tmp/g': group}},
+        /groups\["\.\.\/\.\.\/\.\.\/\.\.\/tmp\/g"\]: not a group id/,
+      ],
+      [{devices: {}, groups: {'07': group}}, /groups\["07"\]: not a group id/],
+      [
+        {devices: {}, groups: {'1': {...group, type: 'PWNED'}}},
+        /groups\["1"\]\.type: not a default domain type/,
+      ],
+      [{devices: {'0000:00:03.0': {...dev, driver: '../x'}}, groups: {}}, /\.driver: not a driver name/],
+      [
+        {devices: {'0000:00:03.0': {...dev, driverOverride: 'a/b'}}, groups: {}},
+        /\.driverOverride: not a driver name/,
+      ],
+      [{devices: {'0000:00:03.0': {...dev, pendingPid: -1}}, groups: {}}, /\.pendingPid: not a process id/],
+    ] as const) {
+      const file = path.join(dir, 'journal.json')
+      fs.writeFileSync(file, JSON.stringify({format: 1, ...data}))
+      assert.throws(
+        () => new Journal(dir).lock(),
+        (e: IommuctlError) => e.code === 'BAD_JOURNAL' && e.path === file && message.test(e.message),
+      )
+      assert.equal(fs.existsSync(path.join(dir, 'lock')), false, 'a refused journal leaves no lock behind')
+    }
+  })
+
+  it('reads only a regular file of at most 1 MiB, never through a symlink', () => {
+    const dir = path.join(tmp, 'f')
+    fs.mkdirSync(dir)
+    const file = path.join(dir, 'journal.json')
+    fs.writeFileSync(path.join(dir, 'real.json'), '{"format": 1, "devices": {}, "groups": {}}')
+    fs.symlinkSync('real.json', file)
+    assert.throws(() => new Journal(dir).load(), {code: 'BAD_JOURNAL', message: /symbolic link/})
+    fs.rmSync(file)
+    fs.mkdirSync(file)
+    assert.throws(() => new Journal(dir).load(), {code: 'BAD_JOURNAL', message: /not a regular file/})
+    fs.rmdirSync(file)
+    fs.writeFileSync(file, `{"format": 1, "devices": {}, "groups": {}}${' '.repeat(1 << 20)}`)
+    assert.throws(() => new Journal(dir).load(), {code: 'BAD_JOURNAL', message: /1 MiB/})
+  })
+
+  it("the schema's patterns are the command line's (BDF_PATTERN, DRIVER_PATTERN)", () => {
+    const schema = JSON.parse(fs.readFileSync(path.join(REPO, 'schemas/journal.json'), 'utf8'))
+    assert.equal(schema.definitions.JournalData.properties.devices.propertyNames.pattern, BDF_PATTERN.source)
+    assert.equal(schema.definitions.DriverName.pattern, DRIVER_PATTERN.source)
+    assert.deepEqual([...schema.definitions.JournalDomainType.enum].sort(), [...DOMAIN_TYPES].sort())
   })
 })
