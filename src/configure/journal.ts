@@ -183,21 +183,6 @@ export class Journal {
     fs.renameSync(tmp, this.file)
   }
 
-  /** Drops a device's entry: it is back as recorded, or it stays as it is now for good. */
-  forget(bdf: string): void {
-    this.data.devices = Object.fromEntries(Object.entries(this.data.devices).filter(([b]) => b !== bdf))
-  }
-
-  forgetGroup(id: string | number): void {
-    this.data.groups = Object.fromEntries(Object.entries(this.data.groups).filter(([g]) => g !== String(id)))
-  }
-
-  /** Marks a device's entry as no longer being changed by a live run. */
-  settle(bdf: string): void {
-    const entry = this.data.devices[bdf]
-    if (entry) this.data.devices[bdf] = {...entry, pendingPid: undefined}
-  }
-
   /** Devices a run that is no longer alive left half-changed. */
   interrupted(): string[] {
     return Object.entries(this.data.devices)

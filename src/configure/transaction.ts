@@ -257,7 +257,7 @@ function explain(change: Change, step: Step, error: unknown): string {
   return (error as Error).message
 }
 
-export function changeFailed(
+function changeFailed(
   command: string,
   step: Step,
   restored: string[],

@@ -151,7 +151,8 @@ describe('Transaction', () => {
     const {host, journal} = setUp()
     let saves = 0
     const tx = new Transaction(host, {data: journal.data, save: () => saves++}, 'bind')
-    tx.run([{...toVfio(A), to: {driver: 'e1000', driverOverride: null}}])
+    const on = {driver: 'e1000', driverOverride: null}
+    tx.run([{kind: 'device', bdf: A, from: on, to: on, journal: 'record'}])
     assert.equal(host.writes.length, 0)
     assert.equal(saves, 0)
   })
