@@ -10,7 +10,7 @@ import {createGenerator} from 'ts-json-schema-generator'
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 
-/** schema name -> [source file, exported type]: one per command output, plus the error shape and the snapshot manifest (checked when a snapshot is read). */
+/** schema name -> [source file, exported type]: one per command output, plus the error shape, the journal, and the snapshot manifest (both checked when read). */
 export const SCHEMAS = {
   error: ['src/base-command.ts', 'ErrorJson'],
   snapshot: ['src/snapshot/snapshot.ts', 'SnapshotResult'],
@@ -25,6 +25,7 @@ export const SCHEMAS = {
   'hw-info': ['src/model/hwinfo.ts', 'HwInfoRecord'],
   probe: ['src/model/probe.ts', 'ProbeRecord'],
   change: ['src/configure/changes.ts', 'ChangeReport'],
+  journal: ['src/configure/journal.ts', 'JournalData'],
   plan: ['src/session/plan.ts', 'Plan'],
   apply: ['src/session/apply.ts', 'ApplyRecord'],
   'session-request': ['src/session/protocol.ts', 'SessionRequest'],

@@ -1,7 +1,7 @@
 import {Command, Errors, Flags, Interfaces} from '@oclif/core'
 
-import {Step} from './configure/mover.js'
 import {errnoOf, ExitCode, IommuctlError} from './errors.js'
+import {Step} from './step.js'
 import {openRoot} from './host.js'
 import {Root} from './sysfs/root.js'
 

@@ -3,7 +3,7 @@ import {Command, Flags} from '@oclif/core'
 import {BaseCommand} from './base-command.js'
 import {ChangeOptions, ChangeReport} from './configure/changes.js'
 import {DEFAULT_JOURNAL_DIR} from './configure/journal.js'
-import {Step} from './configure/mover.js'
+import {Step} from './step.js'
 import {bold, colour, dim, table} from './render/style.js'
 
 /** The flags and the output shared by the commands that change drivers and group types. */

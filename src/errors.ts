@@ -1,7 +1,7 @@
 import {Errors} from '@oclif/core'
 import * as util from 'node:util'
 
-import type {Step} from './configure/mover.js'
+import type {Step} from './step.js'
 
 /** Exit codes, documented in the README. oclif's own usage errors exit 2. */
 export const ExitCode = {

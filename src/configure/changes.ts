@@ -5,10 +5,9 @@ import {Bdf} from '../records.js'
 import {GROUPS_DIR, PCI_DEVICES_DIR} from '../sysfs/inventory.js'
 import {noSuchDevice, PciDeviceSysfs, requireBdfs} from '../sysfs/pci.js'
 import {Root} from '../sysfs/root.js'
+import {isVfioDriver} from '../vfio/driver.js'
 import {
   driverAvailability,
-  isVfioDriver,
-  loadModule,
   unknownDriver,
   validateDriverName,
   VariantAlias,
@@ -16,8 +15,10 @@ import {
   variantDriver,
 } from './drivers.js'
 import {Interlock, InterlockFacts} from './interlocks.js'
-import {Journal} from './journal.js'
-import {DriverState, Mover, readDriverState, requireWritable, sameState, Step, StepError} from './mover.js'
+import {Journal, JournalDomainType} from './journal.js'
+import {Step} from '../step.js'
+import {DriverState, readDriverState, requireWritable, sameState, SysfsHost} from './mover.js'
+import {Change, planSteps, Transaction} from './transaction.js'
 
 /** One device in a plan: where it is, where it goes, and why it is in the plan. */
 export interface DeviceChange {
@@ -74,11 +75,28 @@ export function requireLive(root: Root, dryRun: boolean): void {
   )
 }
 
-/** Context shared by the commands that change drivers. */
+/**
+ * A plan: the devices it is about (the report's rows), the changes a Transaction makes, in
+ * order, and the words for each outcome. Commands only build these; `execute` runs them.
+ */
+export interface ChangePlan {
+  devices: DeviceChange[]
+  changes: Change[]
+  skipped?: ChangeReport['skipped']
+  forced?: Interlock[]
+  warnings?: string[]
+  /** The summary when the plan changes nothing on the host. */
+  none: string
+  /** The summary of a dry run. */
+  plan: string
+  /** The summary once it is done (read after the changes, when it says what the host has now). */
+  done: string | (() => string)
+}
+
+/** Context shared by the commands that change drivers and group types. */
 export class Changer {
   readonly topology: PciTopology
   readonly journal: Journal
-  readonly mover: Mover
   private readonly facts: InterlockFacts
 
   constructor(
@@ -88,7 +106,6 @@ export class Changer {
   ) {
     this.topology = new PciTopology(root)
     this.journal = new Journal(opts.journalDir)
-    this.mover = new Mover(root, opts.onStep)
     this.facts = new InterlockFacts(root)
   }
 
@@ -106,19 +123,18 @@ export class Changer {
     return this.root.list(`${GROUPS_DIR}/${group}/devices`)
   }
 
-  /** Refuses (unless --force) to take any of these devices off its driver; returns what --force overrode. */
-  checkInterlocks(changes: DeviceChange[], named: Set<string>): Interlock[] {
+  /**
+   * Refuses (unless --force) to take any of these devices off its driver; returns what --force
+   * overrode. A device the plan takes along says why, in the plan's own words (its note).
+   */
+  checkInterlocks(changes: DeviceChange[]): Interlock[] {
     const found = changes
       .filter((c) => c.changes && c.from.driver !== c.to.driver)
       .flatMap((c) => this.facts.check(this.device(c.bdf)).map((i) => ({i, c})))
     if (found.length === 0 || this.opts.force) return found.map(({i}) => i)
-    const lines = found.map(({i, c}) => {
-      const via =
-        c.reason === 'group'
-          ? ` (it is in group ${c.group} with ${[...named].join(', ')}, and VFIO takes the whole group)`
-          : ''
-      return `${i.bdf}${via}: ${i.reason}`
-    })
+    const lines = found.map(
+      ({i, c}) => `${i.bdf}${c.reason !== 'named' && c.note ? ` (${c.note})` : ''}: ${i.reason}`,
+    )
     throw new IommuctlError('REFUSED', `Refused: ${lines.join('; ')}.`, {
       suggestion: 'If you are sure, and have another way into this host, add --force.',
     })
@@ -144,85 +160,6 @@ export class Changer {
     return this.facts.unchecked ? [this.facts.unchecked] : []
   }
 
-  /** Writes the journal entry for each device before it changes (pending: this run's pid). */
-  journalBefore(changes: DeviceChange[]): Set<string> {
-    const added = new Set<string>()
-    const at = new Date().toISOString()
-    for (const c of changes) {
-      const existing = this.journal.data.devices[c.bdf]
-      if (existing) existing.pendingPid = process.pid
-      else {
-        this.journal.data.devices[c.bdf] = {...c.from, by: this.command, at, pendingPid: process.pid}
-        added.add(c.bdf)
-      }
-    }
-    this.journal.save()
-    return added
-  }
-
-  /**
-   * Applies each change in order. If one fails, every device changed so far (and the one that
-   * failed) goes back to its `from` state, in reverse order; the journal entries this run added
-   * go, and the error says which step failed and what was put back.
-   */
-  applyAll(changes: DeviceChange[], added: Set<string>, keep: (c: DeviceChange) => boolean): void {
-    const done: DeviceChange[] = []
-    try {
-      for (const c of changes) {
-        done.push(c)
-        this.mover.apply(c.bdf, c.to)
-      }
-    } catch (error) {
-      if (!(error instanceof StepError)) throw error
-      const undone = this.rollback(done)
-      for (const c of changes) {
-        if (added.has(c.bdf) && !undone.failed.includes(c.bdf)) this.journal.forget(c.bdf)
-        else this.journal.settle(c.bdf)
-      }
-      this.journal.save()
-      throw changeFailed(this.command, error.step, undone.restored, undone.failed, this.mover.steps)
-    }
-    for (const c of changes) {
-      if (!keep(c)) this.journal.forget(c.bdf)
-      else this.journal.settle(c.bdf)
-    }
-    this.journal.save()
-  }
-
-  /** Puts devices back to their `from` state, last first; a device that cannot be put back stays journalled. */
-  rollback(done: DeviceChange[]): {restored: string[]; failed: string[]} {
-    const restored: string[] = []
-    const failed: string[] = []
-    const taken = this.mover.steps.length
-    for (const c of [...done].reverse()) {
-      try {
-        this.mover.apply(c.bdf, c.from)
-        restored.push(c.bdf)
-      } catch {
-        failed.push(c.bdf)
-      }
-    }
-    this.mover.markUndone(taken)
-    return {restored, failed}
-  }
-
-  /** Loads the modules the plan needs (listed as steps). */
-  loadModules(changes: DeviceChange[]): void {
-    for (const driver of new Set(changes.filter((c) => c.changes && c.to.driver).map((c) => c.to.driver!))) {
-      if (driverAvailability(this.root, driver) !== 'module') continue
-      this.mover.checkStep({bdf: null, action: 'load-module', value: driver}, () =>
-        loadModule(this.root, driver),
-      )
-    }
-  }
-
-  /** Checks, before anything changes, that this user can write what the plan writes. */
-  requireWritableFor(changes: DeviceChange[]): void {
-    if (this.opts.dryRun) return
-    const paths = changes.map((c) => this.root.abs(`${PCI_DEVICES_DIR}/${c.bdf}/driver_override`))
-    requireWritable([...paths, this.root.abs('/sys/bus/pci/drivers_probe')])
-  }
-
   /** Refuses a new change while a killed run's half-made changes are unrepaired. */
   requireNoInterrupted(): void {
     const left = this.journal.interrupted()
@@ -245,25 +182,55 @@ export class Changer {
   close(): void {
     this.journal.unlock()
   }
+
+  /**
+   * Prints the plan, and in a real run hands it to a Transaction. A dry run's steps are the
+   * plan's; a real run's are the steps taken. A plan with no steps may still drop journal
+   * entries (devices already as recorded).
+   */
+  execute(p: ChangePlan): ChangeReport {
+    const steps = planSteps(p.changes)
+    const base = {forced: p.forced ?? [], skipped: p.skipped ?? [], warnings: p.warnings ?? []}
+    const plan = this.report(p.devices, {...base, steps, summary: steps.length ? p.plan : p.none})
+    if (steps.length === 0) {
+      if (!this.opts.dryRun)
+        new Transaction(new SysfsHost(this.root), this.journal, this.command).run(p.changes)
+      return plan
+    }
+    if (this.command !== 'restore') this.requireNoInterrupted()
+    this.requireWritable(steps)
+    this.opts.onPlan?.(plan)
+    if (this.opts.dryRun) return plan
+    const tx = new Transaction(new SysfsHost(this.root), this.journal, this.command, this.opts.onStep)
+    tx.run(p.changes)
+    return this.report(p.devices, {
+      ...base,
+      changed: true,
+      steps: tx.steps,
+      summary: typeof p.done === 'string' ? p.done : p.done(),
+    })
+  }
+
+  /** Checks, before anything changes, that this user can write what the plan writes (what exists yet). */
+  private requireWritable(steps: Step[]): void {
+    if (this.opts.dryRun) return
+    const paths = [...new Set(steps.flatMap((s) => (s.path && this.root.exists(s.path) ? [s.path] : [])))]
+    requireWritable(paths.map((p) => this.root.abs(p)))
+  }
 }
 
-export function changeFailed(
-  command: string,
-  step: Step,
-  restored: string[],
-  failed: string[],
-  steps: Step[],
-): IommuctlError {
-  const back = restored.length ? ` Put back as they were: ${restored.join(', ')}.` : ''
-  const stuck = failed.length
-    ? ` Could not put back: ${failed.join(', ')} (still in the journal: run \`iommuctl devices restore\`).`
-    : ''
-  const err = new IommuctlError(
-    'CHANGE_FAILED',
-    `${command} failed at ${step.action}${step.bdf ? ` of ${step.bdf}` : ''}: ${step.error}.${back}${stuck}`,
-    {errno: step.errno, path: step.path ?? undefined, steps},
-  )
-  return err
+/** The device changes, then the module loads they need first. */
+function deviceChanges(
+  rows: DeviceChange[],
+  journal: 'record' | 'give-back' | ((c: DeviceChange) => 'record' | 'give-back'),
+): Change[] {
+  return rows.map((c) => ({
+    kind: 'device' as const,
+    bdf: c.bdf,
+    from: c.from,
+    to: c.to,
+    journal: typeof journal === 'function' ? journal(c) : journal,
+  }))
 }
 
 export interface BindOptions extends ChangeOptions {
@@ -327,13 +294,20 @@ export function bind(root: Root, bdfs: string[], opts: BindOptions): ChangeRepor
             reason: `bridge in group ${dev.group}: stays on ${m.driver ?? 'no driver'} (VFIO does not need bridges)`,
           })
         }
-      } else if (opts.group) add(m, 'group')
-      else if (!missing.includes(mate)) missing.push(mate)
+      } else if (opts.group) {
+        add(m, 'group')
+        const c = changes.at(-1)!
+        if (c.bdf === mate && c.reason === 'group') {
+          c.note = [`in group ${dev.group} with ${bdfs.join(', ')}, and VFIO takes the whole group`, c.note]
+            .filter(Boolean)
+            .join('; ')
+        }
+      } else if (!missing.includes(mate)) missing.push(mate)
     }
   }
 
   // Interlocks first: that a device is the IOMMU itself matters more than that it has no group.
-  const forced = ch.checkInterlocks(changes, named)
+  const forced = ch.checkInterlocks(changes)
   if (noGroup.length) {
     throw new IommuctlError(
       'NO_GROUP',
@@ -360,17 +334,24 @@ export function bind(root: Root, bdfs: string[], opts: BindOptions): ChangeRepor
       c.note = [c.note, `loads the ${c.to.driver} module first`].filter(Boolean).join('; ')
   }
   const target = [...new Set(changes.map((c) => c.to.driver))].join(', ')
-  ch.requireWritableFor(changes.filter((c) => c.changes))
+  const todo = changes.filter((c) => c.changes)
+  const modules = [...new Set(todo.map((c) => c.to.driver!))].filter(
+    (d) => driverAvailability(root, d) === 'module',
+  )
   ch.open()
   try {
-    return finish(ch, changes, {
-      forced,
+    return ch.execute({
+      devices: changes,
+      changes: [
+        ...modules.map((driver): Change => ({kind: 'load-module', driver})),
+        ...deviceChanges(changes, 'record'),
+      ],
       skipped,
-      keep: () => true,
+      forced,
+      warnings: ch.factsWarning(),
       none: `Nothing to do: ${changes.map((c) => c.bdf).join(', ')} already on ${target}.`,
-      plan: (todo) => `Would move ${list(todo)} to ${target}.`,
-      done: (todo) =>
-        `Moved ${list(todo)} to ${target}; \`iommuctl devices restore\` gives ${todo.length > 1 ? 'them' : 'it'} back.`,
+      plan: `Would move ${list(todo)} to ${target}.`,
+      done: `Moved ${list(todo)} to ${target}; \`iommuctl devices restore\` gives ${todo.length > 1 ? 'them' : 'it'} back.`,
     })
   } finally {
     ch.close()
@@ -413,16 +394,16 @@ export function unbind(root: Root, bdfs: string[], opts: ChangeOptions): ChangeR
       if (driverAvailability(root, c.to.driver!) === 'unknown') throw unknownDriver(root, c.to.driver!)
     }
     // Giving a device back is never refused; taking one off its driver is checked like a bind.
-    const forced = ch.checkInterlocks(
-      changes.filter((c) => c.reason === 'named'),
-      new Set(bdfs),
-    )
-    return finish(ch, changes, {
+    const forced = ch.checkInterlocks(changes.filter((c) => c.reason === 'named'))
+    const todo = changes.filter((c) => c.changes)
+    return ch.execute({
+      devices: changes,
+      changes: deviceChanges(changes, (c) => (c.reason === 'named' ? 'record' : 'give-back')),
       forced,
-      keep: (c) => c.reason === 'named',
+      warnings: ch.factsWarning(),
       none: `Nothing to do: ${changes.map((c) => `${c.bdf} is on ${c.to.driver ?? 'no driver'}`).join(', ')} already.`,
-      plan: (todo) => `Would unbind ${moves(todo)}.`,
-      done: (todo) => `Unbound ${moves(todo)}.`,
+      plan: `Would unbind ${moves(todo)}.`,
+      done: `Unbound ${moves(todo)}.`,
     })
   } finally {
     ch.close()
@@ -450,117 +431,103 @@ export function restore(root: Root, bdfs: string[], opts: ChangeOptions): Change
         },
       )
     }
-    const groupsDone = restoreGroups(ch)
-    const changes = (bdfs.length ? bdfs : journalled).map((bdf): DeviceChange => {
-      const j = ch.journal.data.devices[bdf]!
+    const repairs = groupRepairs(ch)
+    const unbound = new Map(repairs.flatMap((r) => r.unbind.map((c) => [c.bdf, c.to] as const)))
+    const wanted = bdfs.length ? bdfs : journalled
+    // A device the repair unbinds is given back too, to what its journal entry (new or old) says.
+    const names = [...wanted, ...[...unbound.keys()].filter((b) => !wanted.includes(b))]
+    const devices = names.map((bdf): DeviceChange => {
+      const j = ch.journal.data.devices[bdf] ?? {
+        ...readDriverState(root, bdf),
+        by: 'restore' as const,
+        at: '',
+      }
       const exists = root.exists(`${PCI_DEVICES_DIR}/${bdf}`)
-      const from = exists ? readDriverState(root, bdf) : j
+      const now = exists ? readDriverState(root, bdf) : j
       const to = {driver: j.driver, driverOverride: j.driverOverride}
+      const repairing = unbound.has(bdf)
       return {
         bdf,
         group: exists ? ch.device(bdf).group : null,
         reason: 'journal',
-        from,
+        from: now,
         to,
-        changes: exists && !sameState(from, to),
-        note: exists
-          ? j.pendingPid !== undefined && j.pendingPid !== process.pid
-            ? `left half-changed by an interrupted ${j.by} (pid ${j.pendingPid})`
-            : `as before iommuctl's ${j.by} at ${j.at}`
-          : 'the device is gone: its journal entry is dropped',
+        changes: exists && (repairing || !sameState(now, to)),
+        note: !exists
+          ? 'the device is gone: its journal entry is dropped'
+          : [
+              repairing ? `unbound while group ${ch.device(bdf).group} gets its type back` : null,
+              !ch.journal.data.devices[bdf]
+                ? null
+                : j.pendingPid !== undefined && j.pendingPid !== process.pid
+                  ? `left half-changed by an interrupted ${j.by} (pid ${j.pendingPid})`
+                  : `as before iommuctl's ${j.by} at ${j.at}`,
+            ]
+              .filter(Boolean)
+              .join('; '),
       }
     })
-    const report = finish(ch, changes, {
-      keep: () => false,
-      none: changes.length
-        ? `Nothing to do: ${changes.map((c) => c.bdf).join(', ')} already as recorded.`
-        : 'Nothing to do: the journal is empty; every device is as iommuctl found it.',
-      plan: (todo) => `Would give back ${moves(todo)}.`,
-      done: (todo) => `Gave back ${moves(todo)}.`,
+    // The give-backs start from where the repairs leave each device.
+    const giveBacks = devices.map((c): Change => ({
+      kind: 'device',
+      bdf: c.bdf,
+      from: unbound.get(c.bdf) ?? c.from,
+      to: c.changes ? c.to : c.from,
+      journal: 'give-back',
+    }))
+    const todo = devices.filter((c) => c.changes)
+    const fixed = repairs.filter((r) => r.change.from !== r.change.to).map((r) => r.change.group)
+    const groupWords = fixed.length ? `the type of group ${fixed.join(', ')}` : ''
+    const both = (devicesWords: string) => [groupWords, devicesWords].filter(Boolean).join(' and ')
+    return ch.execute({
+      devices,
+      changes: [
+        ...repairs.flatMap((r): Change[] => [
+          ...r.unbind.map((c): Change => ({
+            kind: 'device',
+            bdf: c.bdf,
+            from: c.from,
+            to: c.to,
+            journal: 'transient',
+          })),
+          r.change,
+        ]),
+        ...giveBacks,
+      ],
+      none: devices.length
+        ? `Nothing to do: ${devices.map((c) => c.bdf).join(', ')} already as recorded.`
+        : repairs.length
+          ? `Nothing to do: group ${repairs.map((r) => r.change.group).join(', ')} already has its recorded type.`
+          : 'Nothing to do: the journal is empty; every device is as iommuctl found it.',
+      plan: `Would give back ${both(todo.length ? moves(todo) : '')}.`,
+      done: `Gave back ${both(todo.length ? moves(todo) : '')}.`,
     })
-    if (groupsDone.length) {
-      report.changed = true
-      report.summary = `Put back the type of group ${groupsDone.join(', ')}. ${report.summary}`
-    }
-    return report
   } finally {
     ch.close()
   }
 }
 
-/** An interrupted set-type left a group's type changed: put it back while its devices are off their drivers. */
-function restoreGroups(ch: Changer): string[] {
-  const done: string[] = []
-  for (const [id, g] of Object.entries(ch.journal.data.groups)) {
-    if (g.pendingPid === process.pid) continue
-    const file = `${GROUPS_DIR}/${id}/type`
-    const now = ch.root.readText(file)
-    if (now !== null && now !== g.type && !ch.opts.dryRun) {
-      // The kernel needs the group's DMA-using drivers off it; journal them first, restore rebinds them.
-      for (const bdf of ch.groupMembers(Number(id))) {
+/**
+ * Groups whose type an interrupted set-type left changed (or its entry only): the type goes
+ * back while the group's DMA-using drivers are off it (the kernel refuses it otherwise), and the
+ * give-backs that follow bind them again.
+ */
+function groupRepairs(
+  ch: Changer,
+): {change: Change & {kind: 'group-type'}; unbind: {bdf: string; from: DriverState; to: DriverState}[]}[] {
+  return Object.entries(ch.journal.data.groups)
+    .filter(([, g]) => g.pendingPid !== process.pid)
+    .map(([id, g]) => {
+      const group = Number(id)
+      const now = ch.root.readText(`${GROUPS_DIR}/${id}/type`)
+      const change = {kind: 'group-type' as const, group, from: g.type, to: g.type}
+      if (now === null || now === g.type) return {change, unbind: []}
+      // What it reads now is what a rollback writes back (the kernel refuses blocked or unmanaged).
+      change.from = now as JournalDomainType
+      const unbind = ch.groupMembers(group).flatMap((bdf) => {
         const s = readDriverState(ch.root, bdf)
-        if (s.driver && !ch.journal.data.devices[bdf] && !allowsVfio(s.driver)) {
-          ch.journal.data.devices[bdf] = {...s, by: 'restore', at: new Date().toISOString()}
-        }
-      }
-      ch.journal.save()
-      for (const bdf of ch.groupMembers(Number(id))) {
-        const s = readDriverState(ch.root, bdf)
-        if (s.driver && !allowsVfio(s.driver)) ch.mover.apply(bdf, {...s, driver: null})
-      }
-      ch.mover.writeStep(
-        {bdf: null, action: 'set-type', path: file, value: g.type},
-        (e) => (e as Error).message,
-      )
-      done.push(id)
-    }
-    if (!ch.opts.dryRun) {
-      ch.journal.forgetGroup(id)
-      ch.journal.save()
-    }
-  }
-  return done
-}
-
-interface FinishOptions {
-  forced?: Interlock[]
-  skipped?: ChangeReport['skipped']
-  /** Which devices stay journalled after a successful run (restore gives them back later). */
-  keep: (c: DeviceChange) => boolean
-  none: string
-  plan: (todo: DeviceChange[]) => string
-  done: (todo: DeviceChange[]) => string
-}
-
-/** Plans, prints, journals and applies a list of changes (a dry run stops after the plan). */
-function finish(ch: Changer, changes: DeviceChange[], o: FinishOptions): ChangeReport {
-  const todo = changes.filter((c) => c.changes)
-  const base = {
-    forced: o.forced ?? [],
-    skipped: o.skipped ?? [],
-    warnings: ch.command === 'restore' ? [] : ch.factsWarning(),
-  }
-  if (todo.length === 0) {
-    if (!ch.opts.dryRun && changes.some((c) => !o.keep(c) && ch.journal.data.devices[c.bdf])) {
-      // Entries for devices that already are as recorded (or are gone) are done with.
-      for (const c of changes) if (!o.keep(c)) ch.journal.forget(c.bdf)
-      ch.journal.save()
-    }
-    return ch.report(changes, {...base, summary: o.none})
-  }
-  if (ch.command !== 'restore') ch.requireNoInterrupted()
-  ch.requireWritableFor(todo)
-  const plan = ch.report(changes, {
-    ...base,
-    steps: todo.flatMap((c) => ch.mover.plan(c.bdf, c.to, c.from)),
-    summary: o.plan(todo),
-  })
-  ch.opts.onPlan?.(plan)
-  if (ch.opts.dryRun) return plan
-  ch.loadModules(todo)
-  const added = ch.journalBefore(todo)
-  ch.applyAll(todo, added, o.keep)
-  for (const c of changes) if (!c.changes && !o.keep(c)) ch.journal.forget(c.bdf)
-  ch.journal.save()
-  return ch.report(changes, {...base, changed: true, steps: ch.mover.steps, summary: o.done(todo)})
+        return s.driver && !allowsVfio(s.driver) ? [{bdf, from: s, to: {...s, driver: null}}] : []
+      })
+      return {change, unbind}
+    })
 }

@@ -3,11 +3,12 @@ import * as os from 'node:os'
 
 import {ExitCode, IommuctlError} from '../errors.js'
 import {Root} from '../sysfs/root.js'
+import {isVfioDriver} from '../vfio/driver.js'
 
 export const PCI_DRIVERS_DIR = '/sys/bus/pci/drivers'
 
 /** A kernel driver or module name: letters, digits, _ - . + (vfio-pci, mlx5_vfio_pci, xhci_hcd). */
-const DRIVER_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$/
+export const DRIVER_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$/
 
 export function validateDriverName(name: string): void {
   if (!DRIVER_PATTERN.test(name)) {
@@ -16,11 +17,6 @@ export function validateDriverName(name: string): void {
       suggestion: 'Give a PCI driver as /sys/bus/pci/drivers names it, e.g. vfio-pci.',
     })
   }
-}
-
-/** VFIO drivers take a whole group: vfio-pci and its variant drivers (mlx5_vfio_pci, ...). */
-export function isVfioDriver(name: string): boolean {
-  return /vfio/.test(name)
 }
 
 /** The running kernel's release, for /lib/modules/RELEASE. */
@@ -53,6 +49,9 @@ export function driverAvailability(root: Root, name: string): 'loaded' | 'module
   return 'unknown'
 }
 
+/** The drivers a user binds to for passthrough, listed first when a driver is not found. */
+const parksDevices = (d: string) => isVfioDriver(d) || d === 'pci-stub'
+
 export function unknownDriver(root: Root, name: string): IommuctlError {
   const loaded = root.list(PCI_DRIVERS_DIR)
   return new IommuctlError(
@@ -62,8 +61,8 @@ export function unknownDriver(root: Root, name: string): IommuctlError {
       path: `${PCI_DRIVERS_DIR}/${name}`,
       suggestion: loaded.length
         ? `Drivers registered now: ${loaded
-            .filter((d) => /vfio|stub/.test(d))
-            .concat(loaded.filter((d) => !/vfio|stub/.test(d)))
+            .filter(parksDevices)
+            .concat(loaded.filter((d) => !parksDevices(d)))
             .slice(0, 12)
             .join(', ')}${loaded.length > 12 ? ', ...' : ''}.`
         : 'No PCI driver is registered under this root.',
@@ -113,25 +112,111 @@ export function variantDriver(aliases: VariantAlias[], modalias: string | null):
   return aliases.find((a) => globMatch(a.pattern, wanted))?.module ?? null
 }
 
-/** fnmatch(3) without flags, as kmod matches aliases: * ? and [...] classes. */
-export function globMatch(pattern: string, text: string): boolean {
-  let re = '^'
+/** One element of a compiled glob pattern. */
+type GlobToken =
+  | {kind: 'star'}
+  | {kind: 'any'}
+  | {kind: 'char'; c: string}
+  | {kind: 'class'; negate: boolean; ranges: [string, string][]}
+
+/**
+ * Compiles a pattern once: * ? [...] (with ranges, and ! or ^ negating; a ] first in the set is
+ * literal), a backslash quoting the next character, a [ without its ] literal. Null when a range
+ * runs backwards ([z-a]): such a pattern matches nothing, as glibc's fnmatch answers it.
+ */
+function compileGlob(pattern: string): GlobToken[] | null {
+  const tokens: GlobToken[] = []
   for (let i = 0; i < pattern.length; i++) {
     const c = pattern[i]!
-    if (c === '*') re += '.*'
-    else if (c === '?') re += '.'
+    if (c === '*') {
+      // Runs of * are one *: fewer restart points, same language.
+      if (tokens.at(-1)?.kind !== 'star') tokens.push({kind: 'star'})
+    } else if (c === '?') tokens.push({kind: 'any'})
+    else if (c === '\\' && i + 1 < pattern.length) tokens.push({kind: 'char', c: pattern[++i]!})
     else if (c === '[') {
-      const end = pattern.indexOf(']', i + 2)
-      if (end < 0) re += '\\['
+      const cls = compileClass(pattern, i + 1)
+      if (cls === undefined) tokens.push({kind: 'char', c})
+      else if (cls === null) return null
       else {
-        const body = pattern
-          .slice(i + 1, end)
-          .replace(/^!/, '^')
-          .replace(/\\/g, '\\\\')
-        re += `[${body}]`
-        i = end
+        tokens.push(cls.token)
+        i = cls.end
       }
-    } else re += c.replace(/[.+^${}()|\\]/g, '\\$&')
+    } else tokens.push({kind: 'char', c})
   }
-  return new RegExp(re + '$').test(text)
+  return tokens
+}
+
+/** A [...] set starting after its [: the token and the index of its ], undefined without a ], null for a backwards range. */
+function compileClass(
+  pattern: string,
+  start: number,
+): {token: GlobToken & {kind: 'class'}; end: number} | null | undefined {
+  let i = start
+  const negate = pattern[i] === '!' || pattern[i] === '^'
+  if (negate) i++
+  const ranges: [string, string][] = []
+  let backwards = false
+  for (let first = true; i < pattern.length; first = false) {
+    let lo = pattern[i]!
+    if (lo === ']' && !first) return backwards ? null : {token: {kind: 'class', negate, ranges}, end: i}
+    if (lo === '\\' && i + 1 < pattern.length) lo = pattern[++i]!
+    i++
+    let hi = lo
+    if (pattern[i] === '-' && i + 1 < pattern.length && pattern[i + 1] !== ']') {
+      hi = pattern[i + 1]!
+      i += 2
+      if (hi === '\\' && i < pattern.length) hi = pattern[i++]!
+    }
+    if (lo > hi) backwards = true
+    ranges.push([lo, hi])
+  }
+  return undefined
+}
+
+function tokenMatches(t: GlobToken, c: string): boolean {
+  switch (t.kind) {
+    case 'any':
+      return true
+    case 'char':
+      return t.c === c
+    case 'class':
+      return t.ranges.some(([lo, hi]) => lo <= c && c <= hi) !== t.negate
+    default:
+      return false
+  }
+}
+
+/**
+ * fnmatch(3) without flags, as kmod matches aliases: * ? and [...] sets. No regular expression:
+ * a pattern from an untrusted modules.alias is matched in O(pattern × text) steps, never
+ * backtracking more than to the last * (a later * supersedes every earlier one).
+ */
+export function globMatch(pattern: string, text: string): boolean {
+  const p = compileGlob(pattern)
+  if (p === null) return false
+  let px = 0
+  let tx = 0
+  // Where to go on a mismatch: just after the last *, with it swallowing one more character.
+  let starPx = -1
+  let starTx = 0
+  while (tx < text.length || px < p.length) {
+    const t = p[px]
+    if (t?.kind === 'star') {
+      starPx = px++
+      starTx = tx
+      continue
+    }
+    if (t && tx < text.length && tokenMatches(t, text[tx]!)) {
+      px++
+      tx++
+      continue
+    }
+    if (starPx >= 0 && starTx < text.length) {
+      px = starPx + 1
+      tx = ++starTx
+      continue
+    }
+    return false
+  }
+  return true
 }

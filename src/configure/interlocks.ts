@@ -101,13 +101,23 @@ export class InterlockFacts {
     return mounts
   }
 
-  /** A block device's real sysfs path and those of the devices under it (dm, md: its slaves). */
-  private blockDevices(link: string, depth = 0): string[] {
-    const real = this.root.resolveLink(link)
-    if (!real || depth > 8) return []
-    // A partition's slaves are its disk's; /sys/class/block/sda1/../slaves is sda's.
-    const slaves = this.root.list(`${real}/slaves`)
-    return [real, ...slaves.flatMap((s) => this.blockDevices(`${real}/slaves/${s}`, depth + 1))]
+  /**
+   * A block device's real sysfs path and those of the devices under it (dm, md: its slaves).
+   * A snapshot's slaves links may loop or fan out: each device is visited once, at most
+   * MAX_SLAVE_DEPTH deep and MAX_SLAVE_DEVICES in all.
+   */
+  private blockDevices(link: string): string[] {
+    const found: string[] = []
+    const walk = (hostLink: string, depth: number) => {
+      const real = this.root.resolveLink(hostLink)
+      if (!real || found.includes(real) || found.length >= MAX_SLAVE_DEVICES) return
+      found.push(real)
+      if (depth >= MAX_SLAVE_DEPTH) return
+      // A partition's slaves are its disk's; /sys/class/block/sda1/../slaves is sda's.
+      for (const s of this.root.list(`${real}/slaves`)) walk(`${real}/slaves/${s}`, depth + 1)
+    }
+    walk(link, 0)
+    return found
   }
 
   /** The virtio device that carries a 9p mount tag or a virtiofs tag. */
@@ -213,6 +223,10 @@ export class InterlockFacts {
     return found
   }
 }
+
+/** Stacking deeper than dm on md on partitions is not real; a snapshot that claims it is not trusted further. */
+const MAX_SLAVE_DEPTH = 8
+const MAX_SLAVE_DEVICES = 256
 
 /** PCI class 0x0806: base class system peripheral, subclass IOMMU (include/linux/pci_ids.h). */
 const PCI_CLASS_SYSTEM_IOMMU = 0x0806

@@ -1,35 +1,79 @@
+import {Ajv, ErrorObject, ValidateFunction} from 'ajv'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
+import {fileURLToPath} from 'node:url'
 
 import {errnoOf, ExitCode, IommuctlError} from '../errors.js'
 import {isAlive, readPid} from '../pid.js'
+import {Bdf} from '../records.js'
 
 /** Where the journal lives unless --journal-dir or IOMMUCTL_JOURNAL_DIR says otherwise. */
 export const DEFAULT_JOURNAL_DIR = '/run/iommuctl'
 
+/** The largest journal read: one entry per device is a few hundred bytes. */
+const MAX_JOURNAL_BYTES = 1 << 20
+
+/**
+ * A PCI driver or module name, as --driver accepts it (DRIVER_PATTERN in drivers.ts).
+ * @pattern ^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$
+ */
+export type DriverName = string
+
+/**
+ * An IOMMU group's number as its directory is named: canonical decimal.
+ * @pattern ^(0|[1-9][0-9]{0,9})$
+ */
+export type GroupId = string
+
+/**
+ * A default domain type a group is put back to: what `groups set-type` writes (DOMAIN_TYPES).
+ */
+export type JournalDomainType = 'DMA' | 'DMA-FQ' | 'identity' | 'auto'
+
+/** The commands that journal changes. */
+export type JournalCommand = 'bind' | 'unbind' | 'restore' | 'set-type'
+
+/**
+ * When an entry was made (ISO 8601, as Date.toISOString writes it); only ever printed.
+ * @maxLength 64
+ */
+export type JournalTime = string
+
+/**
+ * A process id.
+ * @asType integer
+ * @minimum 1
+ * @maximum 4194304
+ */
+export type Pid = number
+
 /** What a device had before iommuctl first changed it: what `restore` gives back. */
 export interface JournalDevice {
-  driver: string | null
-  driverOverride: string | null
+  driver: DriverName | null
+  driverOverride: DriverName | null
   /** The command that first changed it. */
-  by: string
-  at: string
+  by: JournalCommand
+  at: JournalTime
   /** Pid of the run that is changing it now; absent once that run finished (or rolled back). */
-  pendingPid?: number
+  pendingPid?: Pid
 }
 
 /** A group whose default domain type a run is changing: the type to put back if it dies. */
 export interface JournalGroup {
-  type: string
-  by: string
-  at: string
-  pendingPid: number
+  type: JournalDomainType
+  by: JournalCommand
+  at: JournalTime
+  pendingPid: Pid
 }
 
+/**
+ * The journal file (schemas/journal.json). Its keys and values become sysfs paths and the
+ * values written to them, so it is checked as strictly as command-line input when read.
+ */
 export interface JournalData {
   format: 1
-  devices: Record<string, JournalDevice>
-  groups: Record<string, JournalGroup>
+  devices: Record<Bdf, JournalDevice>
+  groups: Record<GroupId, JournalGroup>
 }
 
 /**
@@ -49,33 +93,31 @@ export class Journal {
     this.lockFile = path.join(dir, 'lock')
   }
 
-  /** Reads the journal without taking the lock (dry runs, listings). */
+  /**
+   * Reads the journal without taking the lock (dry runs, listings). It is refused, naming the
+   * field, unless it is a regular file (not followed through a symlink) of at most 1 MiB that
+   * matches schemas/journal.json.
+   */
   load(): this {
     let text: string
     try {
-      text = fs.readFileSync(this.file, 'utf8')
+      text = readCapped(this.file)
     } catch (error) {
       if (errnoOf(error) === 'ENOENT') return this
+      if (error instanceof IommuctlError) throw error
       throw journalError(`cannot read the journal ${this.file}`, error, this.file)
     }
-    let parsed: JournalData
+    let parsed: unknown
     try {
-      parsed = JSON.parse(text) as JournalData
+      parsed = JSON.parse(text)
     } catch (error) {
-      throw new IommuctlError(
-        'BAD_JOURNAL',
-        `The journal ${this.file} is not JSON: ${(error as Error).message}`,
-        {
-          path: this.file,
-          suggestion: 'Move it aside and put devices back by hand; iommuctl will not guess.',
-        },
-      )
+      throw badJournal(this.file, `is not JSON: ${(error as Error).message}`)
     }
-    if (parsed?.format !== 1 || typeof parsed.devices !== 'object' || typeof parsed.groups !== 'object') {
-      throw new IommuctlError('BAD_JOURNAL', `The journal ${this.file} is not a format 1 iommuctl journal.`, {
-        path: this.file,
-      })
+    if ((parsed as {format?: unknown} | null)?.format !== 1) {
+      throw badJournal(this.file, 'is not a format 1 iommuctl journal.')
     }
+    const validate = journalValidator()
+    if (!validate(parsed)) throw badJournal(this.file, `is not valid: ${describe(validate.errors![0]!)}.`)
     this.data = parsed
     return this
   }
@@ -91,7 +133,7 @@ export class Journal {
       try {
         fs.writeFileSync(this.lockFile, `${process.pid}\n`, {flag: 'wx', mode: 0o600})
         this.locked = true
-        return this.load()
+        break
       } catch (error) {
         if (errnoOf(error) !== 'EEXIST')
           throw journalError(`cannot lock ${this.lockFile}`, error, this.lockFile)
@@ -109,6 +151,14 @@ export class Journal {
       }
       fs.rmSync(this.lockFile, {force: true})
     }
+    if (this.locked) {
+      try {
+        return this.load()
+      } catch (error) {
+        this.unlock()
+        throw error
+      }
+    }
     throw new IommuctlError('JOURNAL_LOCKED', `Cannot take the lock ${this.lockFile}.`, {path: this.lockFile})
   }
 
@@ -121,7 +171,9 @@ export class Journal {
   /** Writes the journal atomically: a reader (or a run after a crash) sees the old or the new one whole. */
   save(): void {
     const tmp = `${this.file}.${process.pid}.tmp`
-    const fd = fs.openSync(tmp, 'w', 0o600)
+    fs.rmSync(tmp, {force: true})
+    const {O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW} = fs.constants
+    const fd = fs.openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600)
     try {
       fs.writeSync(fd, JSON.stringify(this.data, null, 2) + '\n')
       fs.fsyncSync(fd)
@@ -129,21 +181,6 @@ export class Journal {
       fs.closeSync(fd)
     }
     fs.renameSync(tmp, this.file)
-  }
-
-  /** Drops a device's entry: it is back as recorded, or it stays as it is now for good. */
-  forget(bdf: string): void {
-    this.data.devices = Object.fromEntries(Object.entries(this.data.devices).filter(([b]) => b !== bdf))
-  }
-
-  forgetGroup(id: string | number): void {
-    this.data.groups = Object.fromEntries(Object.entries(this.data.groups).filter(([g]) => g !== String(id)))
-  }
-
-  /** Marks a device's entry as no longer being changed by a live run. */
-  settle(bdf: string): void {
-    const entry = this.data.devices[bdf]
-    if (entry) this.data.devices[bdf] = {...entry, pendingPid: undefined}
   }
 
   /** Devices a run that is no longer alive left half-changed. */
@@ -175,4 +212,92 @@ function journalError(what: string, error: unknown, file: string): IommuctlError
         : 'Give a writable directory with --journal-dir.',
     },
   )
+}
+
+/** The file's text: a regular file, not a symlink, FIFO or device, of at most MAX_JOURNAL_BYTES. */
+function readCapped(file: string): string {
+  const {O_RDONLY, O_NOFOLLOW, O_NONBLOCK} = fs.constants
+  let fd: number
+  try {
+    fd = fs.openSync(file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
+  } catch (error) {
+    if (errnoOf(error) === 'ELOOP')
+      throw badJournal(file, 'is a symbolic link; iommuctl reads only its own file.')
+    throw error
+  }
+  try {
+    const st = fs.fstatSync(fd)
+    if (!st.isFile()) throw badJournal(file, 'is not a regular file.')
+    if (st.size > MAX_JOURNAL_BYTES)
+      throw badJournal(file, `is ${st.size} bytes, more than a journal ever is (1 MiB).`)
+    const buf = Buffer.alloc(MAX_JOURNAL_BYTES + 1)
+    let n = 0
+    for (let r; n < buf.length && (r = fs.readSync(fd, buf, n, buf.length - n, null)) > 0;) n += r
+    if (n > MAX_JOURNAL_BYTES) throw badJournal(file, 'is more than 1 MiB, more than a journal ever is.')
+    return buf.subarray(0, n).toString('utf8')
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+function badJournal(file: string, what: string): IommuctlError {
+  return new IommuctlError('BAD_JOURNAL', `The journal ${file} ${what}`, {
+    path: file,
+    suggestion: 'Move it aside and put devices back by hand; iommuctl will not guess.',
+  })
+}
+
+let validator: ValidateFunction<JournalData> | undefined
+
+/**
+ * schemas/journal.json, compiled once. Synchronous (session/schema.ts loads its validators
+ * asynchronously), since the change commands read the journal synchronously.
+ */
+function journalValidator(): ValidateFunction<JournalData> {
+  if (validator) return validator
+  const file = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../schemas/journal.json')
+  validator = new Ajv({strict: false}).compile<JournalData>(JSON.parse(fs.readFileSync(file, 'utf8')))
+  return validator
+}
+
+/** What a journal field is, in words, by the schema definition it failed. */
+const WHAT: Record<string, string> = {
+  Bdf: 'not a BDF (dddd:bb:dd.f)',
+  GroupId: 'not a group id (a decimal number)',
+  DriverName: 'not a driver name',
+  JournalDomainType: 'not a default domain type (DMA, DMA-FQ, identity or auto)',
+  JournalCommand: 'not an iommuctl command that journals changes',
+  JournalTime: 'longer than a time',
+  Pid: 'not a process id',
+}
+
+/** One schema error as `devices["../x"]: not a BDF`. */
+function describe(e: ErrorObject): string {
+  const parts = e.instancePath
+    .split('/')
+    .slice(1)
+    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
+  const name = (e as ErrorObject & {propertyName?: string}).propertyName
+  if (name !== undefined) parts.push(name)
+  const field = parts
+    .map((p, i) =>
+      i === 0
+        ? p
+        : /^[A-Za-z_]\w*$/.test(p) && parts[i - 1] !== 'devices' && parts[i - 1] !== 'groups'
+          ? `.${p}`
+          : `[${JSON.stringify(p)}]`,
+    )
+    .join('')
+  // Key patterns are inlined under propertyNames; values are checked through their definitions.
+  const def =
+    name !== undefined
+      ? {devices: 'Bdf', groups: 'GroupId'}[parts[0]!]
+      : /#\/definitions\/([^/]+)\//.exec(e.schemaPath)?.[1]
+  const why =
+    e.keyword === 'additionalProperties'
+      ? `unknown field ${JSON.stringify(e.params.additionalProperty)}`
+      : e.keyword === 'required'
+        ? `missing ${JSON.stringify(e.params.missingProperty)}`
+        : ((def && WHAT[def]) ?? e.message ?? 'invalid')
+  return `${field || '(the top level)'}: ${why}`
 }

@@ -1,30 +1,16 @@
 import * as fs from 'node:fs'
 
 import {errnoOf, ExitCode, IommuctlError} from '../errors.js'
-import {Bdf} from '../records.js'
-import {PCI_DEVICES_DIR} from '../sysfs/inventory.js'
+import {GROUPS_DIR, PCI_DEVICES_DIR} from '../sysfs/inventory.js'
 import {Root} from '../sysfs/root.js'
-import {PCI_DRIVERS_DIR} from './drivers.js'
+import {Step} from '../step.js'
+import {loadModule, PCI_DRIVERS_DIR} from './drivers.js'
+import type {HostOps} from './transaction.js'
 
 /** Which driver a device is on, and what its driver_override says (null: none). */
 export interface DriverState {
   driver: string | null
   driverOverride: string | null
-}
-
-/** One write to sysfs (or one check of its result), as planned and as it went. */
-export interface Step {
-  /** The device it is about; null for a module load. */
-  bdf: Bdf | null
-  action: 'load-module' | 'set-override' | 'unbind' | 'probe' | 'bind' | 'set-type' | 'verify'
-  /** The sysfs file written; null for a check or a module load. */
-  path: string | null
-  value: string | null
-  status: 'planned' | 'done' | 'failed' | 'undone'
-  /** Why it failed, in plain words. */
-  error?: string
-  /** @pattern ^E[A-Z0-9]+$ */
-  errno?: string
 }
 
 export function readDriverState(root: Root, bdf: string): DriverState {
@@ -39,113 +25,62 @@ export function readDriverState(root: Root, bdf: string): DriverState {
 export const sameState = (a: DriverState, b: DriverState) =>
   a.driver === b.driver && a.driverOverride === b.driverOverride
 
+/** The writes that move a device from one driver state to another, then the check that it took. */
+export function planMove(bdf: string, from: DriverState, want: DriverState): Step[] {
+  const steps: Step[] = []
+  const add = (action: Step['action'], path: string | null, value: string | null) =>
+    steps.push({bdf, action, path, value, status: 'planned'})
+  if (from.driverOverride !== want.driverOverride) {
+    add('set-override', `${PCI_DEVICES_DIR}/${bdf}/driver_override`, want.driverOverride ?? '')
+  }
+  if (from.driver !== want.driver) {
+    if (from.driver) add('unbind', `${PCI_DRIVERS_DIR}/${from.driver}/unbind`, bdf)
+    if (want.driver) {
+      // With the override naming the driver, drivers_probe binds exactly it (the driverctl and
+      // libvirt way). Without one, an explicit bind names the driver to go back to.
+      if (want.driverOverride === want.driver) add('probe', '/sys/bus/pci/drivers_probe', bdf)
+      else add('bind', `${PCI_DRIVERS_DIR}/${want.driver}/bind`, bdf)
+    }
+  }
+  if (steps.length) add('verify', null, want.driver ?? '(none)')
+  return steps
+}
+
 /**
- * Moves devices between drivers through sysfs and checks each move took, logging every step.
- * All writes of a run go through one Mover, which numbers them: IOMMUCTL_TEST_KILL_AT_STEP=N
- * makes the process SIGKILL itself just before write N (the VM tests' kill -9 at each step).
+ * The host a Transaction changes: the root's sysfs. Writes are numbered across a run:
+ * IOMMUCTL_TEST_KILL_AT_STEP=N makes the process SIGKILL itself just before write N (the VM
+ * tests' kill -9 at each step).
  */
-export class Mover {
-  readonly steps: Step[] = []
+export class SysfsHost implements HostOps {
   private writes = 0
   private readonly killAt = Number(process.env.IOMMUCTL_TEST_KILL_AT_STEP ?? 0)
 
-  constructor(
-    private readonly root: Root,
-    private readonly onStep: (step: Step) => void = () => {},
-  ) {}
+  constructor(private readonly root: Root) {}
 
-  /** The steps that would put a device into a state, without taking them. */
-  plan(bdf: string, want: DriverState, from = readDriverState(this.root, bdf)): Step[] {
-    const steps: Step[] = []
-    const add = (action: Step['action'], path: string | null, value: string | null) =>
-      steps.push({bdf, action, path, value, status: 'planned'})
-    if (from.driverOverride !== want.driverOverride) {
-      add('set-override', `${PCI_DEVICES_DIR}/${bdf}/driver_override`, want.driverOverride ?? '')
-    }
-    if (from.driver !== want.driver) {
-      if (from.driver) add('unbind', `${PCI_DRIVERS_DIR}/${from.driver}/unbind`, bdf)
-      if (want.driver) {
-        // With the override naming the driver, drivers_probe binds exactly it (the driverctl and
-        // libvirt way). Without one, an explicit bind names the driver to go back to.
-        if (want.driverOverride === want.driver) add('probe', '/sys/bus/pci/drivers_probe', bdf)
-        else add('bind', `${PCI_DRIVERS_DIR}/${want.driver}/bind`, bdf)
-      }
-    }
-    if (steps.length) add('verify', null, want.driver ?? '(none)')
-    return steps
+  driverState(bdf: string): DriverState {
+    return readDriverState(this.root, bdf)
   }
 
-  /** Puts a device into a state; throws a StepError (with the steps so far) when a step fails. */
-  apply(bdf: string, want: DriverState): void {
-    for (const step of this.plan(bdf, want)) {
-      this.steps.push(step)
-      try {
-        if (step.action === 'verify') this.verify(bdf, want)
-        else this.write(step.path!, step.value!)
-        step.status = 'done'
-      } catch (error) {
-        this.fail(
-          step,
-          error,
-          step.action === 'verify' ? (error as Error).message : explainWrite(step, want, error),
-        )
-      }
-      this.onStep(step)
-    }
+  groupType(group: number): string | null {
+    return this.root.readText(`${GROUPS_DIR}/${group}/type`)
   }
 
-  /** A sysfs write that is not a driver move (a group's type), logged like one. */
-  writeStep(step: Omit<Step, 'status'>, explain: (error: unknown) => string): void {
-    const s: Step = {...step, status: 'planned'}
-    this.steps.push(s)
-    try {
-      this.write(s.path!, s.value!)
-      s.status = 'done'
-    } catch (error) {
-      this.fail(s, error, explain(error))
-    }
-    this.onStep(s)
-  }
-
-  /** A step that is a check, logged like the writes; the check throws a plain Error saying what is wrong. */
-  checkStep(step: Omit<Step, 'status' | 'path'>, check: () => void): void {
-    const s: Step = {...step, path: null, status: 'planned'}
-    this.steps.push(s)
-    try {
-      check()
-      s.status = 'done'
-    } catch (error) {
-      this.fail(s, error, (error as Error).message)
-    }
-    this.onStep(s)
-  }
-
-  /** Marks the steps taken for a device since `from` as undone (after a rollback put it back). */
-  markUndone(fromIndex: number): void {
-    for (const s of this.steps.slice(0, fromIndex)) if (s.status === 'done') s.status = 'undone'
-  }
-
-  private fail(step: Step, error: unknown, message: string): never {
-    step.status = 'failed'
-    step.error = message
-    const errno = errnoOf(error)
-    if (errno) step.errno = errno
-    this.onStep(step)
-    throw new StepError(step)
-  }
-
-  private write(path: string, value: string): void {
+  write(path: string, value: string): void {
     this.writes++
     if (this.writes === this.killAt) process.kill(process.pid, 'SIGKILL')
     // The kernel takes "\n" as "clear" for driver_override; a value ends with a newline as echo writes it.
     this.root.write(path, value + '\n')
   }
 
+  loadModule(driver: string): void {
+    loadModule(this.root, driver)
+  }
+
   /** Probing can be asynchronous (nvme asks for it): wait up to 5 s for the driver link to settle. */
-  private verify(bdf: string, want: DriverState): void {
+  waitFor(bdf: string, want: DriverState): void {
     const deadline = Date.now() + 5000
     for (;;) {
-      const now = readDriverState(this.root, bdf)
+      const now = this.driverState(bdf)
       if (sameState(now, want)) return
       if (Date.now() > deadline) {
         throw new Error(
@@ -162,14 +97,8 @@ export class Mover {
 
 const SLEEPER = new Int32Array(new SharedArrayBuffer(4))
 
-/** A failed step; the caller rolls back and reports. */
-export class StepError extends Error {
-  constructor(readonly step: Step) {
-    super(step.error)
-  }
-}
-
-function explainWrite(step: Step, want: DriverState, error: unknown): string {
+/** A failed driver write, in plain words. */
+export function explainWrite(step: Step, want: DriverState, error: unknown): string {
   const errno = errnoOf(error)
   const base = `writing ${JSON.stringify(step.value)} to ${step.path} failed (${errno ?? (error as Error).message})`
   switch (errno) {
@@ -188,6 +117,21 @@ function explainWrite(step: Step, want: DriverState, error: unknown): string {
       return `${base}: the driver refused the device (dmesg says why)`
     default:
       return base
+  }
+}
+
+/** The kernel's answer to a group type write, in plain words (iommu_group_store_type). */
+export function explainTypeWrite(error: unknown, id: number, type: string): string {
+  const errno = errnoOf(error)
+  switch (errno) {
+    case 'EPERM':
+      return `the kernel refused (EPERM): a driver or a VFIO/iommufd user still holds group ${id}`
+    case 'EINVAL':
+      return `the kernel refused ${type} for group ${id} (EINVAL): a device in it needs another domain type (an RMRR, a platform quirk, or an untrusted port), or the IOMMU cannot do it`
+    case 'EACCES':
+      return 'the kernel refused (EACCES): changing a group type needs CAP_SYS_ADMIN and CAP_SYS_RAWIO'
+    default:
+      return `writing ${type} to ${GROUPS_DIR}/${id}/type failed: ${(error as Error).message}`
   }
 }
 

@@ -2,6 +2,7 @@ import {PciConfig} from '../decode/pcie.js'
 import {Bdf, Hex} from '../records.js'
 import {PciBriefSysfs} from '../sysfs/pci.js'
 import {PciIds} from '../sysfs/pciids.js'
+import {isVfioDriver} from '../vfio/driver.js'
 import {PciNode, PciTopology} from './topology.js'
 
 export interface IdName {
@@ -159,7 +160,7 @@ export function readDevices(topology: PciTopology, filter: DeviceFilter = {}): D
 function matches(d: DeviceRecord, f: DeviceFilter): boolean {
   if (f.driver !== undefined && d.driver !== f.driver) return false
   if (f.group !== undefined && d.group !== f.group) return false
-  if (f.vfio !== undefined && (d.vfioCdev !== null || /vfio/.test(d.driver ?? '')) !== f.vfio) return false
+  if (f.vfio !== undefined && (d.vfioCdev !== null || isVfioDriver(d.driver)) !== f.vfio) return false
   if (f.class !== undefined) {
     const want = f.class.toLowerCase().replace(/^0x/, '')
     const code = d.class?.id.slice(2) ?? ''

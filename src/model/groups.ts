@@ -1,6 +1,7 @@
 import {GROUPS_DIR, listGroups} from '../sysfs/inventory.js'
 import {Bdf, Hex} from '../records.js'
 import {Root} from '../sysfs/root.js'
+import {isVfioDriver} from '../vfio/driver.js'
 import {DeviceBrief, briefDevice} from './devices.js'
 import {acsEnabled, PciPlacement, PciTopology} from './topology.js'
 
@@ -46,7 +47,7 @@ export interface GroupRecord {
  * and its variant drivers, pci-stub, pcieport).
  */
 export function allowsVfio(driver: string | null): boolean {
-  return driver === null || driver === 'pci-stub' || driver === 'pcieport' || /vfio/.test(driver)
+  return driver === null || driver === 'pci-stub' || driver === 'pcieport' || isVfioDriver(driver)
 }
 
 export function readGroups(root: Root, topology = new PciTopology(root)): GroupRecord[] {

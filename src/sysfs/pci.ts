@@ -2,6 +2,7 @@ import * as path from 'node:path'
 
 import {ExitCode, IommuctlError} from '../errors.js'
 import {printable} from '../printable.js'
+import {isVfioDriver} from '../vfio/driver.js'
 import {groupNumber, PCI_DEVICES_DIR} from './inventory.js'
 import {Root} from './root.js'
 
@@ -164,7 +165,7 @@ export function readPciDevice(root: Root, bdf: string): PciDeviceSysfs | null {
   const driver = link('driver')
   const group = groupOf(root, dir)
   // Only a device on a VFIO driver (vfio-pci or a variant: mlx5_vfio_pci, ...) has a vfio-dev directory.
-  const vfio = driver?.includes('vfio')
+  const vfio = isVfioDriver(driver)
     ? root.list(`${dir}/vfio-dev`).find((n) => /^vfio\d+$/.test(n))
     : undefined
   const resetMethod = text('reset_method')

@@ -1,6 +1,7 @@
 import {ExitCode, IommuctlError} from '../errors.js'
 import {noSuchDevice, readPciDevice, requireBdfs} from '../sysfs/pci.js'
 import {Root} from '../sysfs/root.js'
+import {isVfioDriver} from './driver.js'
 
 /** Where a device's VFIO interfaces are, once it is known to be on a VFIO driver. */
 export interface VfioLocation {
@@ -31,7 +32,7 @@ export function locateVfioDevice(root: Root, bdf: string, need: 'cdev' | 'group'
   }
   const dev = readPciDevice(root, bdf)
   if (!dev) throw noSuchDevice(bdf)
-  if (!dev.driver || !/vfio/.test(dev.driver)) {
+  if (!isVfioDriver(dev.driver)) {
     const sysfs = `/sys/bus/pci/devices/${bdf}`
     const moves = [
       `echo vfio-pci > ${sysfs}/driver_override`,

@@ -1,0 +1,276 @@
+import {errnoOf, IommuctlError} from '../errors.js'
+import {GROUPS_DIR} from '../sysfs/inventory.js'
+import {Step} from '../step.js'
+import {JournalCommand, JournalData, JournalDomainType} from './journal.js'
+import {DriverState, explainTypeWrite, explainWrite, planMove} from './mover.js'
+
+/**
+ * What a device's journal entry becomes. record: it is kept, for restore to give back (bind,
+ * unbind); give-back: it goes once the device is back (restore, unbind of a journalled device);
+ * transient: the device is off its driver only while something else changes (set-type), so an
+ * entry this run made goes at the end.
+ */
+export type JournalPolicy = 'record' | 'give-back' | 'transient'
+
+/** One change of a plan. Its steps are planned from `from`, the state the plan was made against. */
+export type Change =
+  | {kind: 'device'; bdf: string; from: DriverState; to: DriverState; journal: JournalPolicy}
+  | {kind: 'group-type'; group: number; from: JournalDomainType; to: JournalDomainType}
+  | {kind: 'load-module'; driver: string}
+
+/** The host a transaction changes: sysfs (SysfsHost in mover.ts), or a fake in tests. */
+export interface HostOps {
+  driverState(bdf: string): DriverState
+  groupType(group: number): string | null
+  /** One write; throws the kernel's error. */
+  write(path: string, value: string): void
+  /** Returns once a device is in a state; throws an Error saying where it is instead. */
+  waitFor(bdf: string, want: DriverState): void
+  loadModule(driver: string): void
+}
+
+/** Where the journal is kept: a Journal, or a fake in tests. */
+export interface JournalStore {
+  data: JournalData
+  save(): void
+}
+
+/** The steps of one change, as planned. */
+export function stepsOf(c: Change): Step[] {
+  switch (c.kind) {
+    case 'device':
+      return planMove(c.bdf, c.from, c.to)
+    case 'group-type':
+      return c.from === c.to
+        ? []
+        : [
+            {
+              bdf: null,
+              action: 'set-type',
+              path: `${GROUPS_DIR}/${c.group}/type`,
+              value: c.to,
+              status: 'planned',
+            },
+            {bdf: null, action: 'verify', path: null, value: c.to, status: 'planned'},
+          ]
+    case 'load-module':
+      return [{bdf: null, action: 'load-module', path: null, value: c.driver, status: 'planned'}]
+  }
+}
+
+/** Every step of a plan, in the order a real run takes them: what a dry run prints. */
+export const planSteps = (changes: Change[]): Step[] => changes.flatMap(stepsOf)
+
+/** A step that failed; the transaction rolls back and reports. */
+class StepError extends Error {
+  constructor(readonly step: Step) {
+    super(step.error)
+  }
+}
+
+/**
+ * Runs a plan of changes: for each change in order, the journal is written (what to give back,
+ * pending with this pid), then its steps are taken and checked. When a step fails, every change
+ * started (the failing one too) is put back in reverse order, the journal entries this run made
+ * for what was put back go, and the error names the failed step and what was put back. The
+ * steps taken (rollback included) are in `steps`, each reported to onStep as it finishes.
+ */
+export class Transaction {
+  readonly steps: Step[] = []
+  private saved: string
+
+  constructor(
+    private readonly host: HostOps,
+    private readonly journal: JournalStore,
+    private readonly command: JournalCommand,
+    private readonly onStep: (step: Step) => void = () => {},
+  ) {
+    this.saved = JSON.stringify(journal.data)
+  }
+
+  run(changes: Change[]): void {
+    const added = new Set<string>()
+    const started: {change: Change; steps: Step[]}[] = []
+    try {
+      for (const change of changes) {
+        this.journalBefore(change, added)
+        const steps = stepsOf(change)
+        started.push({change, steps})
+        for (const step of steps) this.take(change, step)
+      }
+    } catch (error) {
+      if (!(error instanceof StepError)) throw error
+      throw this.rollBack(started, added, error.step)
+    }
+    this.journalAfter(changes, added)
+  }
+
+  private take(change: Change, step: Step): void {
+    this.steps.push(step)
+    try {
+      if (step.action === 'load-module') this.host.loadModule(step.value!)
+      else if (step.action === 'verify') this.verify(change)
+      else this.host.write(step.path!, step.value!)
+      step.status = 'done'
+    } catch (error) {
+      step.status = 'failed'
+      step.error = explain(change, step, error)
+      const errno = errnoOf(error)
+      if (errno) step.errno = errno
+      this.onStep(step)
+      throw new StepError(step)
+    }
+    this.onStep(step)
+  }
+
+  private verify(change: Change): void {
+    if (change.kind === 'device') this.host.waitFor(change.bdf, change.to)
+    else if (change.kind === 'group-type') {
+      const now = this.host.groupType(change.group)
+      // auto reads back as the type the kernel picked.
+      if (change.to === 'auto' ? now === null : now !== change.to) {
+        throw new Error(`the kernel accepted ${change.to} but group ${change.group} reads ${now}`)
+      }
+    }
+  }
+
+  /** Puts back every started change, last first; returns the error to throw. */
+  private rollBack(
+    started: {change: Change; steps: Step[]}[],
+    added: Set<string>,
+    failedStep: Step,
+  ): IommuctlError {
+    const restored: string[] = []
+    const stuck: string[] = []
+    for (const {change, steps} of [...started].reverse()) {
+      const name =
+        change.kind === 'device' ? change.bdf : change.kind === 'group-type' ? `group ${change.group}` : null
+      try {
+        this.undo(change)
+      } catch (error) {
+        if (!(error instanceof StepError)) throw error
+        if (name) stuck.push(name)
+        continue
+      }
+      let undid = false
+      for (const s of steps) {
+        if (s.status !== 'done') continue
+        s.status = 'undone'
+        undid = true
+      }
+      if (name && undid && !restored.includes(name) && !stuck.includes(name)) restored.push(name)
+    }
+    for (const {change} of started) {
+      const key = journalKey(change)
+      if (!key) continue
+      if (added.has(key) && !stuck.includes(key)) this.forget(change)
+      else this.settle(change)
+    }
+    this.save()
+    return changeFailed(this.command, failedStep, restored, stuck, this.steps)
+  }
+
+  /** Puts one change back, planned from where the host is now (the change may have stopped half-way). */
+  private undo(change: Change): void {
+    if (change.kind === 'device') {
+      const back = {...change, from: this.host.driverState(change.bdf), to: change.from}
+      for (const step of stepsOf(back)) this.take(back, step)
+    } else if (change.kind === 'group-type') {
+      const now = this.host.groupType(change.group)
+      if (now === change.from) return
+      const back = {...change, from: (now ?? change.to) as JournalDomainType, to: change.from}
+      for (const step of stepsOf(back)) this.take(back, step)
+    }
+  }
+
+  /** Records, before a change, what to give back if the run dies during it. */
+  private journalBefore(change: Change, added: Set<string>): void {
+    const at = new Date().toISOString()
+    const pendingPid = process.pid
+    const d = this.journal.data
+    if (change.kind === 'device') {
+      const entry = d.devices[change.bdf]
+      // A device already as asked is not touched: nothing to record.
+      if (stepsOf(change).length === 0) return
+      if (entry) entry.pendingPid = pendingPid
+      else if (change.journal === 'give-back') return
+      else {
+        d.devices[change.bdf] = {...change.from, by: this.command, at, pendingPid}
+        added.add(change.bdf)
+      }
+    } else if (change.kind === 'group-type') {
+      const id = String(change.group)
+      const entry = d.groups[id]
+      if (entry) entry.pendingPid = pendingPid
+      else {
+        d.groups[id] = {type: change.from, by: this.command, at, pendingPid}
+        added.add(`group ${id}`)
+      }
+    }
+    this.save()
+  }
+
+  /** Writes the journal when it changed. */
+  private save(): void {
+    const now = JSON.stringify(this.journal.data)
+    if (now === this.saved) return
+    this.journal.save()
+    this.saved = now
+  }
+
+  /** After success: entries to keep are settled, the others go. */
+  private journalAfter(changes: Change[], added: Set<string>): void {
+    for (const change of changes) {
+      if (change.kind === 'device') {
+        const keep = change.journal === 'record' || (change.journal === 'transient' && !added.has(change.bdf))
+        if (keep) this.settle(change)
+        else this.forget(change)
+      } else if (change.kind === 'group-type') this.forget(change)
+    }
+    this.save()
+  }
+
+  private forget(change: Change): void {
+    const d = this.journal.data
+    if (change.kind === 'device') d.devices = without(d.devices, change.bdf)
+    else if (change.kind === 'group-type') d.groups = without(d.groups, String(change.group))
+  }
+
+  /** No longer being changed by a live run (a group's entry keeps its pid: a dead one marks it interrupted). */
+  private settle(change: Change): void {
+    if (change.kind !== 'device') return
+    const entry = this.journal.data.devices[change.bdf]
+    if (entry) this.journal.data.devices[change.bdf] = {...entry, pendingPid: undefined}
+  }
+}
+
+const journalKey = (c: Change): string | null =>
+  c.kind === 'device' ? c.bdf : c.kind === 'group-type' ? `group ${c.group}` : null
+
+const without = <T>(record: Record<string, T>, key: string): Record<string, T> =>
+  Object.fromEntries(Object.entries(record).filter(([k]) => k !== key))
+
+function explain(change: Change, step: Step, error: unknown): string {
+  if (step.action === 'verify' || step.action === 'load-module') return (error as Error).message
+  if (change.kind === 'group-type') return explainTypeWrite(error, change.group, change.to)
+  if (change.kind === 'device') return explainWrite(step, change.to, error)
+  return (error as Error).message
+}
+
+function changeFailed(
+  command: string,
+  step: Step,
+  restored: string[],
+  stuck: string[],
+  steps: Step[],
+): IommuctlError {
+  const back = restored.length ? ` Put back as they were: ${restored.join(', ')}.` : ''
+  const left = stuck.length
+    ? ` Could not put back: ${stuck.join(', ')} (still in the journal: run \`iommuctl devices restore\`).`
+    : ''
+  return new IommuctlError(
+    'CHANGE_FAILED',
+    `${command} failed at ${step.action}${step.bdf ? ` of ${step.bdf}` : ''}: ${step.error}.${back}${left}`,
+    {errno: step.errno, path: step.path ?? undefined, steps},
+  )
+}

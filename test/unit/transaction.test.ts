@@ -1,0 +1,159 @@
+import assert from 'node:assert/strict'
+import {describe, it} from 'node:test'
+
+import {JournalData} from '../../src/configure/journal.js'
+import {DriverState, sameState} from '../../src/configure/mover.js'
+import {Change, HostOps, planSteps, Transaction} from '../../src/configure/transaction.js'
+import {IommuctlError} from '../../src/errors.js'
+
+const A = '0000:04:01.0'
+const B = '0000:04:02.0'
+
+/**
+ * sysfs in memory: driver_override, unbind, bind, drivers_probe and a group's type behave as
+ * the kernel's do. Every write is logged with the journal as it was last saved at that moment;
+ * failAt makes the nth device check find the device where it is not wanted.
+ */
+class FakeHost implements HostOps {
+  readonly devices = new Map<string, DriverState>()
+  readonly types = new Map<number, string>()
+  readonly writes: {path: string; value: string; journal: JournalData}[] = []
+  private checks = 0
+
+  constructor(
+    private readonly journal: {saved: JournalData},
+    private readonly failAt = 0,
+  ) {}
+
+  driverState(bdf: string): DriverState {
+    return {...this.devices.get(bdf)!}
+  }
+
+  groupType(group: number): string | null {
+    return this.types.get(group) ?? null
+  }
+
+  write(path: string, value: string): void {
+    this.writes.push({path, value, journal: structuredClone(this.journal.saved)})
+    const m =
+      /^\/sys\/(?:bus\/pci\/devices\/([^/]+)\/driver_override|bus\/pci\/drivers\/([^/]+)\/(bind|unbind)|bus\/pci\/drivers_probe|kernel\/iommu_groups\/(\d+)\/type)$/.exec(
+        path,
+      )
+    assert.ok(m, `unexpected write to ${path}`)
+    if (m[4]) this.types.set(Number(m[4]), value)
+    else if (m[1]) this.devices.get(m[1])!.driverOverride = value === '' ? null : value
+    else if (m[3] === 'unbind') this.devices.get(value)!.driver = null
+    else if (m[3] === 'bind') this.devices.get(value)!.driver = m[2]!
+    else this.devices.get(value)!.driver = this.devices.get(value)!.driverOverride
+  }
+
+  waitFor(bdf: string, want: DriverState): void {
+    if (++this.checks === this.failAt) throw new Error(`${bdf} did not take ${want.driver}`)
+    assert.ok(sameState(this.driverState(bdf), want), `${bdf} is not as wanted`)
+  }
+
+  loadModule(): void {}
+}
+
+function setUp(failAt = 0) {
+  const data: JournalData = {format: 1, devices: {}, groups: {}}
+  const store = {saved: structuredClone(data)}
+  const journal = {data, save: () => void (store.saved = structuredClone(data))}
+  const host = new FakeHost(store, failAt)
+  host.devices.set(A, {driver: 'e1000', driverOverride: null})
+  host.devices.set(B, {driver: 'e1000', driverOverride: null})
+  host.types.set(4, 'DMA')
+  return {host, journal, store}
+}
+
+const toVfio = (bdf: string): Change => ({
+  kind: 'device',
+  bdf,
+  from: {driver: 'e1000', driverOverride: null},
+  to: {driver: 'vfio-pci', driverOverride: 'vfio-pci'},
+  journal: 'record',
+})
+
+describe('Transaction', () => {
+  it('takes exactly the planned steps, journalling each device before its first write', () => {
+    const {host, journal, store} = setUp()
+    const changes = [toVfio(A), toVfio(B)]
+    const planned = planSteps(changes).map((s) => `${s.bdf} ${s.action} ${s.value}`)
+    const tx = new Transaction(host, journal, 'bind')
+    tx.run(changes)
+    assert.deepEqual(
+      tx.steps.map((s) => `${s.bdf} ${s.action} ${s.value}`),
+      planned,
+    )
+    assert.ok(tx.steps.every((s) => s.status === 'done'))
+    for (const w of host.writes) {
+      const bdf = [A, B].find((b) => w.path.includes(b) || w.value === b)!
+      assert.equal(w.journal.devices[bdf]?.driver, 'e1000', `${w.path} written before ${bdf} was journalled`)
+      assert.equal(w.journal.devices[bdf]?.pendingPid, process.pid)
+    }
+    assert.deepEqual(host.driverState(B), {driver: 'vfio-pci', driverOverride: 'vfio-pci'})
+    // Kept, settled: restore gives them back later.
+    assert.deepEqual(Object.keys(store.saved.devices), [A, B])
+    assert.equal(store.saved.devices[A]!.pendingPid, undefined)
+  })
+
+  for (const k of [1, 2]) {
+    it(`a check failing at device ${k} rolls back every started change, last first`, () => {
+      const {host, journal, store} = setUp(k)
+      const tx = new Transaction(host, journal, 'bind')
+      assert.throws(
+        () => tx.run([toVfio(A), toVfio(B)]),
+        (e: IommuctlError) =>
+          e.code === 'CHANGE_FAILED' &&
+          e.message.includes(`at verify of ${k === 1 ? A : B}`) &&
+          e.message.includes(`Put back as they were: ${k === 1 ? A : `${B}, ${A}`}`),
+      )
+      // The rollback writes come after the failure, the later device first.
+      const failedAt = tx.steps.findIndex((s) => s.status === 'failed')
+      const rollback = tx.steps.slice(failedAt + 1).filter((s) => s.action !== 'verify')
+      const order = [...new Set(rollback.map((s) => s.bdf ?? s.value))]
+      assert.deepEqual(order, k === 1 ? [A] : [B, A])
+      for (const b of [A, B]) assert.deepEqual(host.driverState(b), {driver: 'e1000', driverOverride: null})
+      assert.ok(tx.steps.slice(0, failedAt).every((s) => s.status === 'undone'))
+      assert.deepEqual(store.saved.devices, {}, 'what was put back leaves the journal')
+    })
+  }
+
+  it('a group type change: journalled before its write, put back with the devices on failure', () => {
+    const {host, journal, store} = setUp(2)
+    const off = {driver: null, driverOverride: null}
+    const on = {driver: 'e1000', driverOverride: null}
+    const changes: Change[] = [
+      {kind: 'device', bdf: A, from: on, to: off, journal: 'transient'},
+      {kind: 'group-type', group: 4, from: 'DMA', to: 'identity'},
+      {kind: 'device', bdf: A, from: off, to: on, journal: 'transient'},
+    ]
+    const tx = new Transaction(host, journal, 'set-type')
+    assert.throws(() => tx.run(changes), {code: 'CHANGE_FAILED'})
+    const typeWrite = host.writes.find((w) => w.path.endsWith('/type') && w.value === 'identity')!
+    assert.equal(typeWrite.journal.groups['4']?.type, 'DMA')
+    // The rebind's check failed: A back off its driver, the type back, then A bound again.
+    assert.deepEqual(
+      host.writes.slice(host.writes.indexOf(typeWrite) + 1).map((w) => `${w.path} ${w.value}`),
+      [
+        '/sys/bus/pci/drivers/e1000/bind 0000:04:01.0',
+        '/sys/bus/pci/drivers/e1000/unbind 0000:04:01.0',
+        '/sys/kernel/iommu_groups/4/type DMA',
+        '/sys/bus/pci/drivers/e1000/bind 0000:04:01.0',
+      ],
+    )
+    assert.equal(host.groupType(4), 'DMA')
+    assert.deepEqual(host.driverState(A), on)
+    assert.deepEqual(store.saved, {format: 1, devices: {}, groups: {}})
+  })
+
+  it('a plan with nothing to change writes nothing, the journal included', () => {
+    const {host, journal} = setUp()
+    let saves = 0
+    const tx = new Transaction(host, {data: journal.data, save: () => saves++}, 'bind')
+    const on = {driver: 'e1000', driverOverride: null}
+    tx.run([{kind: 'device', bdf: A, from: on, to: on, journal: 'record'}])
+    assert.equal(host.writes.length, 0)
+    assert.equal(saves, 0)
+  })
+})
