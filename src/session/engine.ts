@@ -14,6 +14,7 @@ import {ftruncate, MFD_CLOEXEC, memfdCreate} from '../native/libc.js'
 import {Mapping} from '../native/mapping.js'
 import * as U from '../native/uapi/iommufd.js'
 import {Hex} from '../records.js'
+import {parseMemlock} from '../sysfs/limits.js'
 import {Root} from '../sysfs/root.js'
 import {VfioCdev} from '../vfio/cdev.js'
 import {locateVfioDevice} from '../vfio/locate.js'
@@ -422,9 +423,7 @@ function record(m: MappingRecord): MappingRecord {
 
 /** RLIMIT_MEMLOCK of this process (soft), from /proc/self/limits; null when unlimited. */
 export function memlockLimit(): bigint | null {
-  const text = fs.readFileSync('/proc/self/limits', 'utf8')
-  const m = /^Max locked memory\s+(\S+)/m.exec(text)
-  return !m || m[1] === 'unlimited' ? null : BigInt(m[1]!)
+  return parseMemlock(fs.readFileSync('/proc/self/limits', 'utf8')).soft
 }
 
 /** Runs an engine call, turning a failed ioctl into the error a user reads. */

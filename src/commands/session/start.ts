@@ -4,7 +4,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 
 import {IommuctlError} from '../../errors.js'
-import {sizeFlag} from '../../render/session.js'
+import {sizeArgument} from '../../model/units-of-measure.js'
 import {Daemon} from '../../session/daemon.js'
 import {isAnswering, sessionPaths} from '../../session/paths.js'
 import {memlockLimit} from '../../session/engine.js'
@@ -33,7 +33,7 @@ Without --foreground it starts itself in the background and returns once the soc
     name: Flags.string({default: 'default', summary: 'Session name: one socket, one iommufd.'}),
     foreground: Flags.boolean({summary: 'Stay in the foreground (for systemd).'}),
     'max-pinned': Flags.string({
-      summary: 'Refuse maps past this many bytes (K, M, G suffixes); default RLIMIT_MEMLOCK.',
+      summary: 'Refuse maps past this many bytes (or with K, M, G, T: 8G, 512MiB); default RLIMIT_MEMLOCK.',
     }),
   }
 
@@ -43,7 +43,10 @@ Without --foreground it starts itself in the background and returns once the soc
     const {name, foreground} = this.flags
     const dir = this.flags['session-dir']
     const paths = sessionPaths(dir, name)
-    const maxPinned = this.flags['max-pinned'] ? sizeFlag(this.flags['max-pinned']) : memlockLimit()
+    const maxPinned =
+      this.flags['max-pinned'] !== undefined
+        ? sizeArgument('--max-pinned', this.flags['max-pinned'])
+        : memlockLimit()
     if (foreground) {
       const daemon = new Daemon(this.root, paths, maxPinned)
       await daemon.start()
@@ -70,7 +73,7 @@ Without --foreground it starts itself in the background and returns once the soc
       '--root',
       this.flags.root,
     ]
-    if (this.flags['max-pinned']) args.push('--max-pinned', this.flags['max-pinned'])
+    if (this.flags['max-pinned'] !== undefined) args.push('--max-pinned', this.flags['max-pinned'])
     const child = spawn(process.execPath, args, {detached: true, stdio: ['ignore', log, log]})
     fs.closeSync(log)
     const exited = new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? 1)))
