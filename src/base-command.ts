@@ -57,8 +57,13 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   public override async init(): Promise<void> {
     await super.init()
-    const {args, argv, flags} = await this.parse({
-      args: this.ctor.args,
+    // No command reads stdin unless told to with `-`: oclif would fill a missing argument from a
+    // stdin that is not a TTY, with whatever arrives within 10 ms (a race).
+    const args = Object.fromEntries(
+      Object.entries(this.ctor.args ?? {}).map(([name, arg]) => [name, {...arg, ignoreStdin: true}]),
+    )
+    const parsed = await this.parse({
+      args,
       baseFlags: (super.ctor as typeof BaseCommand).baseFlags,
       enableJsonFlag: this.ctor.enableJsonFlag,
       flags: this.ctor.flags,
@@ -69,9 +74,9 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       if (error instanceof Errors.CLIError) throw error
       throw new IommuctlError('USAGE', (error as Error).message, {exit: ExitCode.usage})
     })
-    this.flags = flags as CommandFlags<T>
-    this.args = args as CommandArgs<T>
-    this.argvAll = argv as string[]
+    this.flags = parsed.flags as CommandFlags<T>
+    this.args = parsed.args as CommandArgs<T>
+    this.argvAll = parsed.argv as string[]
   }
 
   /**
