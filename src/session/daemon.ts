@@ -3,11 +3,11 @@ import * as net from 'node:net'
 import * as path from 'node:path'
 
 import {errnoOf, ExitCode, IommuctlError} from '../errors.js'
+import {parseSize} from '../model/units-of-measure.js'
 import {Root} from '../sysfs/root.js'
 import {Engine, explained} from './engine.js'
 import {isAnswering} from './paths.js'
-import {parseSize} from './plan.js'
-import {schemaValidator} from './schema.js'
+import {schemaValidators} from './schema.js'
 import {
   MAX_LINE,
   PROTOCOL_VERSION,
@@ -19,7 +19,7 @@ import {
 
 /** Checks requests against schemas/session-request.json: null, or what is wrong. */
 async function requestValidator(): Promise<(data: unknown) => string | null> {
-  const validate = await schemaValidator('session-request')
+  const validate = (await schemaValidators('session-request')).compile()
   return (data) => {
     const e = validate(data)
     return e && `${e.instancePath || 'request'} ${e.message}`
