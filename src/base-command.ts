@@ -1,7 +1,6 @@
 import {Command, Errors, Flags, Interfaces} from '@oclif/core'
 
-import {Step} from './configure/mover.js'
-import {ExitCode, IommuctlError} from './errors.js'
+import {errorRecord, ErrorRecord, ExitCode, IommuctlError} from './errors.js'
 import {openRoot} from './host.js'
 import {Root} from './sysfs/root.js'
 
@@ -12,22 +11,7 @@ export type CommandArgs<T extends typeof Command> = Interfaces.InferredArgs<T['a
 
 /** The error object every command prints under --json when it fails. */
 export interface ErrorJson {
-  error: {
-    /**
-     * Stable machine-readable reason, e.g. BAD_ROOT.
-     * @pattern ^[A-Z][A-Z0-9_]*$
-     */
-    code: string
-    message: string
-    /** 1 failure, 2 usage error, 3 not available on this host. */
-    exitCode: 1 | 2 | 3
-    /** @pattern ^E[A-Z0-9]+$ */
-    errno?: string
-    path?: string
-    suggestion?: string
-    /** For a change that failed: every step taken, the failed one, and those undone by the rollback. */
-    steps?: Step[]
-  }
+  error: ErrorRecord
 }
 
 /** Global flags, the JSON error contract and the host root, shared by every command. */
@@ -97,18 +81,6 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   protected override toErrorJson(err: unknown): ErrorJson {
-    const e = err as Partial<IommuctlError> & {oclif?: {exit?: number}}
-    const exitCode = (e.oclif?.exit ?? 1) as ErrorJson['error']['exitCode']
-    return {
-      error: {
-        code: typeof e.code === 'string' ? e.code : exitCode === 2 ? 'USAGE' : 'FAILED',
-        message: e.message ?? String(err),
-        exitCode,
-        ...(e.errno ? {errno: e.errno} : {}),
-        ...(e.path ? {path: e.path} : {}),
-        ...(e.suggestions?.[0] ? {suggestion: e.suggestions[0]} : {}),
-        ...(e.steps ? {steps: e.steps} : {}),
-      },
-    }
+    return {error: errorRecord(err)}
   }
 }
