@@ -46,7 +46,7 @@ export async function requestValidator(): Promise<(data: unknown) => string | nu
 
 /** How long a connection may stay silent, mid-line or between requests, before it is closed. */
 export const IDLE_MS = 60_000
-/** Clients served at once; more wait in the listen backlog. */
+/** Clients connected at once; the server closes any more at once (they read SESSION_GONE). */
 const MAX_CONNECTIONS = 128
 
 /**
