@@ -32,6 +32,12 @@ Without --foreground it starts itself in the background and returns once the soc
     'session-dir': SessionCommand.sessionFlags['session-dir'],
     name: Flags.string({default: 'default', summary: 'Session name: one socket, one iommufd.'}),
     foreground: Flags.boolean({summary: 'Stay in the foreground (for systemd).'}),
+    timeout: Flags.integer({
+      default: 30,
+      min: 1,
+      summary: 'Seconds to wait for the daemon started in the background to listen.',
+      helpValue: 'SECONDS',
+    }),
     'max-pinned': Flags.string({
       summary: 'Refuse maps past this many bytes (or with K, M, G, T: 8G, 512MiB); default RLIMIT_MEMLOCK.',
     }),
@@ -78,7 +84,8 @@ Without --foreground it starts itself in the background and returns once the soc
     fs.closeSync(log)
     const exited = new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? 1)))
     child.unref()
-    for (let i = 0; i < 200; i++) {
+    const deadline = Date.now() + this.flags.timeout * 1000
+    while (Date.now() < deadline) {
       if (await isAnswering(paths.socket)) {
         const result = {name, socket: paths.socket, pid: child.pid!}
         if (!this.jsonEnabled()) this.log(`session ${name} started (pid ${child.pid}) on ${paths.socket}`)
@@ -98,7 +105,8 @@ Without --foreground it starts itself in the background and returns once the soc
     }
     throw new IommuctlError(
       'SESSION_START',
-      `The session daemon did not answer on ${paths.socket} within 10 s.`,
+      `The session daemon did not answer on ${paths.socket} within ${this.flags.timeout} s.`,
+      {path: paths.log, suggestion: 'See its log; on a slow host, give it longer with --timeout.'},
     )
   }
 }
