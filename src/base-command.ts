@@ -1,6 +1,6 @@
 import {Command, Errors, Flags, Interfaces} from '@oclif/core'
 
-import {errnoOf, ExitCode, IommuctlError} from './errors.js'
+import {errorRecord, ErrorRecord, ExitCode, IommuctlError} from './errors.js'
 import {Step} from './step.js'
 import {openRoot} from './host.js'
 import {Root} from './sysfs/root.js'
@@ -12,22 +12,7 @@ export type CommandArgs<T extends typeof Command> = Interfaces.InferredArgs<T['a
 
 /** The error object every command prints under --json when it fails. */
 export interface ErrorJson {
-  error: {
-    /**
-     * Stable machine-readable reason, e.g. BAD_ROOT.
-     * @pattern ^[A-Z][A-Z0-9_]*$
-     */
-    code: string
-    message: string
-    /** 1 failure, 2 usage error, 3 not available on this host. */
-    exitCode: 1 | 2 | 3
-    /** @pattern ^E[A-Z0-9]+$ */
-    errno?: string
-    path?: string
-    suggestion?: string
-    /** For a change that failed: every step taken, the failed one, and those undone by the rollback. */
-    steps?: Step[]
-  }
+  error: ErrorRecord
 }
 
 /** Global flags, the JSON error contract and the host root, shared by every command. */
@@ -57,8 +42,13 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   public override async init(): Promise<void> {
     await super.init()
-    const {args, argv, flags} = await this.parse({
-      args: this.ctor.args,
+    // No command reads stdin unless told to with `-`: oclif would fill a missing argument from a
+    // stdin that is not a TTY, with whatever arrives within 10 ms (a race).
+    const args = Object.fromEntries(
+      Object.entries(this.ctor.args ?? {}).map(([name, arg]) => [name, {...arg, ignoreStdin: true}]),
+    )
+    const parsed = await this.parse({
+      args,
       baseFlags: (super.ctor as typeof BaseCommand).baseFlags,
       enableJsonFlag: this.ctor.enableJsonFlag,
       flags: this.ctor.flags,
@@ -69,9 +59,9 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       if (error instanceof Errors.CLIError) throw error
       throw new IommuctlError('USAGE', (error as Error).message, {exit: ExitCode.usage})
     })
-    this.flags = flags as CommandFlags<T>
-    this.args = args as CommandArgs<T>
-    this.argvAll = argv as string[]
+    this.flags = parsed.flags as CommandFlags<T>
+    this.args = parsed.args as CommandArgs<T>
+    this.argvAll = parsed.argv as string[]
     // Opened here, not on first use: a snapshot .tar.gz is unpacked asynchronously, and every
     // command then reads the root synchronously.
     this.openedRoot = await openRoot(this.flags.root)
@@ -105,25 +95,6 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
    * like one of ours (ENOENT, ERR_...), its numeric errno given as the name.
    */
   protected override toErrorJson(err: unknown): ErrorJson {
-    const e = err as Partial<IommuctlError> & {oclif?: {exit?: number}}
-    const exit = e.oclif?.exit
-    const exitCode: ErrorJson['error']['exitCode'] = exit === 2 || exit === 3 ? exit : 1
-    const errno = errnoOf(err)
-    return {
-      error: {
-        code:
-          typeof e.code === 'string' && /^[A-Z][A-Z0-9_]*$/.test(e.code)
-            ? e.code
-            : exitCode === 2
-              ? 'USAGE'
-              : 'FAILED',
-        message: typeof e.message === 'string' ? e.message : String(err),
-        exitCode,
-        ...(errno ? {errno} : {}),
-        ...(typeof e.path === 'string' ? {path: e.path} : {}),
-        ...(e.suggestions?.[0] ? {suggestion: e.suggestions[0]} : {}),
-        ...(e.steps ? {steps: e.steps} : {}),
-      },
-    }
+    return {error: errorRecord(err)}
   }
 }

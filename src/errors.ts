@@ -24,6 +24,24 @@ export interface ErrorDetails {
   steps?: Step[]
 }
 
+/** One error, as every command prints it under --json and as the session daemon answers with it. */
+export interface ErrorRecord {
+  /**
+   * Stable machine-readable reason, e.g. BAD_ROOT.
+   * @pattern ^[A-Z][A-Z0-9_]*$
+   */
+  code: string
+  message: string
+  /** 1 failure, 2 usage error, 3 not available on this host. */
+  exitCode: 1 | 2 | 3
+  /** @pattern ^E[A-Z0-9]+$ */
+  errno?: string
+  path?: string
+  suggestion?: string
+  /** For a change that failed: every step taken, the failed one, and those undone by the rollback. */
+  steps?: Step[]
+}
+
 /** An error with a stable machine-readable code, printed as {"error": {...}} under --json. */
 export class IommuctlError extends Errors.CLIError {
   readonly errno?: string
@@ -63,4 +81,38 @@ export function errnoOf(err: unknown): string | undefined {
     }
   }
   return undefined
+}
+
+/** The record of any error: an IommuctlError's own fields, or FAILED (USAGE for exit 2) and its message. */
+export function errorRecord(err: unknown): ErrorRecord {
+  const e = err as Partial<IommuctlError> & {oclif?: {exit?: number}}
+  const exit = e.oclif?.exit
+  const exitCode: ErrorRecord['exitCode'] = exit === 2 || exit === 3 ? exit : 1
+  // A raw Node error's numeric errno is given as its name, as schemas/error.json has it.
+  const errno = errnoOf(err)
+  return {
+    code:
+      typeof e.code === 'string' && /^[A-Z][A-Z0-9_]*$/.test(e.code)
+        ? e.code
+        : exitCode === 2
+          ? 'USAGE'
+          : 'FAILED',
+    message: typeof e.message === 'string' ? e.message : String(err),
+    exitCode,
+    ...(errno ? {errno} : {}),
+    ...(typeof e.path === 'string' ? {path: e.path} : {}),
+    ...(e.suggestions?.[0] ? {suggestion: e.suggestions[0]} : {}),
+    ...(e.steps ? {steps: e.steps} : {}),
+  }
+}
+
+/** An error record received from another process (the session daemon), thrown again as it was. */
+export function fromRecord(r: ErrorRecord): IommuctlError {
+  return new IommuctlError(r.code, r.message, {
+    exit: r.exitCode,
+    errno: r.errno,
+    path: r.path,
+    suggestion: r.suggestion,
+    steps: r.steps,
+  })
 }

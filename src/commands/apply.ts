@@ -3,7 +3,8 @@ import {spawn} from 'node:child_process'
 
 import {BaseCommand} from '../base-command.js'
 import {ExitCode, IommuctlError} from '../errors.js'
-import {renderState, sizeFlag} from '../render/session.js'
+import {sizeArgument} from '../model/units-of-measure.js'
+import {renderState} from '../render/session.js'
 import {ApplyRecord, applyPlan, validatePlan} from '../session/apply.js'
 import {EngineState, memlockLimit} from '../session/engine.js'
 import {readPlanText} from '../session/plan.js'
@@ -45,7 +46,7 @@ Every iommufd object dies with the descriptor that made it. So by default they a
     }),
     hold: Flags.boolean({summary: 'Keep the objects until SIGINT or SIGTERM.'}),
     'max-pinned': Flags.string({
-      summary: 'Refuse maps past this many bytes (K, M, G suffixes); default RLIMIT_MEMLOCK.',
+      summary: 'Refuse maps past this many bytes (or with K, M, G, T: 8G, 512MiB); default RLIMIT_MEMLOCK.',
     }),
   }
 
@@ -67,7 +68,10 @@ Every iommufd object dies with the descriptor that made it. So by default they a
       throw new IommuctlError('USAGE', `Unexpected arguments: ${command.join(' ')}.`, {exit: ExitCode.usage})
     }
     const plan = await validatePlan(await readPlanText(file!))
-    const maxPinned = this.flags['max-pinned'] ? sizeFlag(this.flags['max-pinned']) : memlockLimit()
+    const maxPinned =
+      this.flags['max-pinned'] !== undefined
+        ? sizeArgument('--max-pinned', this.flags['max-pinned'])
+        : memlockLimit()
     const {engine, steps} = applyPlan(this.root, plan, maxPinned)
     try {
       const record: ApplyRecord = {steps, state: engine.state(), mode}

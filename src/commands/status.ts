@@ -1,9 +1,9 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../base-command.js'
-import {ExitCode, IommuctlError} from '../errors.js'
+import {ExitCode} from '../errors.js'
 import {readStatus, StatusRecord} from '../model/status.js'
-import {parseSize} from '../model/units-of-measure.js'
+import {sizeArgument} from '../model/units-of-measure.js'
 import {renderStatus} from '../render/status.js'
 
 export default class Status extends BaseCommand<typeof Status> {
@@ -39,7 +39,7 @@ Exit status: 0 when no check fails, 1 when one does (with --strict, when one war
       summary: 'Show the evidence (files read, values found) under each check.',
     }),
     'vm-memory': Flags.string({
-      summary: 'Check that a VM of this size (e.g. 16G, 512M) could pin its memory.',
+      summary: 'Check that a VM of this size (bytes, or with K, M, G, T: 16G, 512MiB) could pin its memory.',
       helpValue: 'SIZE',
     }),
   }
@@ -48,13 +48,7 @@ Exit status: 0 when no check fails, 1 when one does (with --strict, when one war
 
   async run(): Promise<StatusRecord> {
     const sizeText = this.flags['vm-memory']
-    const vmMemory = sizeText === undefined ? null : parseSize(sizeText)
-    if (sizeText !== undefined && vmMemory === null) {
-      throw new IommuctlError('BAD_SIZE', `--vm-memory ${sizeText} is not a size.`, {
-        exit: ExitCode.usage,
-        suggestion: 'Give bytes or a number with K, M, G or T, e.g. --vm-memory 16G.',
-      })
-    }
+    const vmMemory = sizeText === undefined ? null : Number(sizeArgument('--vm-memory', sizeText))
     const record = readStatus(this.root, {strict: this.flags.strict, vmMemory})
     if (!this.jsonEnabled()) this.log(renderStatus(record, {verbose: this.flags.verbose}))
     process.exitCode = !record.iommu ? ExitCode.unavailable : record.ready ? ExitCode.ok : ExitCode.failure

@@ -3,6 +3,7 @@ import {parseVtdRegisters} from '../decode/vtd.js'
 import {parseIommuCmdline} from '../sysfs/cmdline.js'
 import {GroupSummary, listGroups, listUnits, UnitSummary, UNITS_DIR} from '../sysfs/inventory.js'
 import {kernelConfig} from '../sysfs/kconfig.js'
+import {parseMemlock} from '../sysfs/limits.js'
 import {DevNode, Root} from '../sysfs/root.js'
 import {formatBytes} from './units-of-measure.js'
 
@@ -363,9 +364,7 @@ function lockedMemory(ctx: Context, vmMemory: number | null): Check {
   if (ctx.root.dir !== '/' || ctx.root.isSnapshot) {
     return check('memlock', title, 'skip', 'a limit of this process on the live host; not in a snapshot', [])
   }
-  const limits = ctx.root.readText('/proc/self/limits') ?? ''
-  const line = limits.split('\n').find((l) => l.startsWith('Max locked memory')) ?? null
-  const soft = line ? (line.slice(26).trim().split(/\s+/)[0] ?? null) : null
+  const {line, soft, unlimited} = parseMemlock(ctx.root.readText('/proc/self/limits') ?? '')
   const capEff = /CapEff:\s*([0-9a-f]+)/.exec(ctx.root.readText('/proc/self/status') ?? '')?.[1]
   const ipcLock = capEff ? ((BigInt(`0x${capEff}`) >> CAP_IPC_LOCK) & 1n) === 1n : false
   const evidence = [
@@ -375,7 +374,7 @@ function lockedMemory(ctx: Context, vmMemory: number | null): Check {
       value: capEff ? `CapEff ${capEff}: CAP_IPC_LOCK ${ipcLock ? 'held' : 'not held'}` : null,
     },
   ]
-  const bytes = soft === null ? null : soft === 'unlimited' ? Infinity : Number(soft)
+  const bytes = unlimited ? Infinity : soft === null ? null : Number(soft)
   const shown = bytes === null ? 'unknown' : bytes === Infinity ? 'unlimited' : formatBytes(bytes)
   const summary = `${shown}${ipcLock ? ', CAP_IPC_LOCK held (no limit applies)' : ''}`
   if (vmMemory === null) return check('memlock', title, 'pass', summary, evidence)

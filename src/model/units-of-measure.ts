@@ -1,5 +1,6 @@
+import {ExitCode, IommuctlError} from '../errors.js'
+
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'] as const
-const SUFFIX: Record<string, number> = {'': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4}
 
 /** 2097152 -> "2 MiB"; whole numbers where exact, one decimal otherwise. */
 export function formatBytes(bytes: number): string {
@@ -16,10 +17,33 @@ export function formatBytes(bytes: number): string {
   return `${Number.isInteger(value) ? value : value.toFixed(1)} ${UNITS[i]}`
 }
 
-/** "16G", "512M", "1.5GiB", "4096" (bytes) -> bytes; null when it is not a size. */
-export function parseSize(text: string): number | null {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?$/i.exec(text.trim())
-  if (!m) return null
-  const bytes = Number(m[1]) * SUFFIX[m[2]!.toLowerCase()]!
-  return Number.isFinite(bytes) && bytes > 0 ? Math.round(bytes) : null
+/**
+ * The one grammar of sizes, for every flag and plan field that takes one: an integer of bytes,
+ * optionally with K, M, G or T (binary multiples: 2M is 2 MiB) and then optionally iB. Exact
+ * values only (no fractions), below 2^64. Kept in step with the Size pattern of src/session/plan.ts.
+ */
+export const SIZE_PATTERN = /^([0-9]{1,20})(?:([KMGT])(?:iB)?)?$/
+export const SIZE_GRAMMAR = 'an integer of bytes, optionally with K, M, G or T (binary: 2M is 2 MiB) and iB'
+const SHIFT: Record<string, bigint> = {K: 10n, M: 20n, G: 30n, T: 40n}
+export const MAX_U64 = (1n << 64n) - 1n
+
+/** "16G", "512MiB", "4096" -> bytes; throws an Error saying why when it is not a size. */
+export function parseSize(text: string): bigint {
+  const m = SIZE_PATTERN.exec(text)
+  if (!m) throw new Error(`${JSON.stringify(text)} is not a size: ${SIZE_GRAMMAR}`)
+  const bytes = BigInt(m[1]!) << (m[2] ? SHIFT[m[2]]! : 0n)
+  if (bytes > MAX_U64) throw new Error(`${text} is 2^64 bytes or more`)
+  return bytes
+}
+
+/** A size given on the command line (--max-pinned, --vm-memory, a SIZE argument): a usage error names it. */
+export function sizeArgument(name: string, text: string): bigint {
+  try {
+    return parseSize(text)
+  } catch (error) {
+    throw new IommuctlError('BAD_SIZE', `${name}: ${(error as Error).message}.`, {
+      exit: ExitCode.usage,
+      suggestion: 'e.g. 4096, 64K, 512M, 2GiB or 1T.',
+    })
+  }
 }

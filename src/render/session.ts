@@ -1,18 +1,5 @@
-import {ExitCode, IommuctlError} from '../errors.js'
 import type {EngineState} from '../session/engine.js'
-import {parseSize} from '../session/plan.js'
 import {bold, table} from './style.js'
-
-export function sizeFlag(text: string): bigint {
-  try {
-    return parseSize(text)
-  } catch {
-    throw new IommuctlError('USAGE', `${JSON.stringify(text)} is not a size.`, {
-      exit: ExitCode.usage,
-      suggestion: 'e.g. 512M or 2G',
-    })
-  }
-}
 
 /** The objects of a session or an applied plan, as a table. */
 export function renderState(state: EngineState): string {

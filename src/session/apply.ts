@@ -2,8 +2,8 @@ import {ExitCode, IommuctlError} from '../errors.js'
 import {Root} from '../sysfs/root.js'
 import {locateVfioDevice} from '../vfio/locate.js'
 import {Engine, EngineState, explained} from './engine.js'
-import {checkPlan, parseSize, Plan, planError} from './plan.js'
-import {schemaValidator} from './schema.js'
+import {checkPlan, Plan, planError, planSize} from './plan.js'
+import {schemaProblem, schemaValidators} from './schema.js'
 
 /** One entry of the plan as it went. */
 export interface ApplyStep {
@@ -24,24 +24,10 @@ export interface ApplyRecord {
 
 /** Validates a parsed plan against schemas/plan.json; an error names the entry and field. */
 export async function validatePlan(data: unknown): Promise<Plan> {
-  const e = (await schemaValidator('plan'))(data)
+  const e = (await schemaValidators('plan')).compile()(data)
   if (e) {
-    const where =
-      e.instancePath
-        .split('/')
-        .slice(1)
-        .map((p) => (/^\d+$/.test(p) ? `[${p}]` : `.${p}`))
-        .join('')
-        .replace(/^\./, '') || 'the plan'
-    const extra =
-      e.keyword === 'additionalProperties'
-        ? ` (${(e.params as {additionalProperty: string}).additionalProperty})`
-        : ''
-    const allowed =
-      e.keyword === 'enum'
-        ? `: one of ${(e.params as {allowedValues: unknown[]}).allowedValues.join(', ')}`
-        : ''
-    throw planError(where, `${e.message}${extra}${allowed}`)
+    const {where, message} = schemaProblem(e, '')
+    throw planError(where || 'the plan', message)
   }
   const plan = data as Plan
   checkPlan(plan)
@@ -96,7 +82,7 @@ export function applyPlan(
   )
   plan.maps?.forEach((m, i) =>
     step(`maps[${i}]`, `map ${m.name} (${m.size}) into ${m.ioas}`, () => {
-      const r = engine.map(m.ioas, {...m, size: parseSize(m.size)})
+      const r = engine.map(m.ioas, {...m, size: planSize(`maps[${i}].size`, m.size)})
       return `iova ${r.iova}`
     }),
   )

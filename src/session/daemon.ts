@@ -2,12 +2,13 @@ import * as fs from 'node:fs'
 import * as net from 'node:net'
 import * as path from 'node:path'
 
-import {errnoOf, ExitCode, IommuctlError} from '../errors.js'
+import {errnoOf, errorRecord, ExitCode, IommuctlError} from '../errors.js'
+import {MAX_U64, parseSize} from '../model/units-of-measure.js'
 import {Root} from '../sysfs/root.js'
 import {Engine, explained} from './engine.js'
-import {isAnswering} from './paths.js'
-import {parseSize} from './plan.js'
-import {schemaValidator} from './schema.js'
+import {serveLines} from './lines.js'
+import {ensureSessionDir, isAnswering, openSessionFile} from './paths.js'
+import {schemaProblem, schemaValidators} from './schema.js'
 import {
   MAX_LINE,
   PROTOCOL_VERSION,
@@ -17,14 +18,36 @@ import {
   SessionResult,
 } from './protocol.js'
 
-/** Checks requests against schemas/session-request.json: null, or what is wrong. */
-async function requestValidator(): Promise<(data: unknown) => string | null> {
-  const validate = await schemaValidator('session-request')
+/**
+ * Checks requests against schemas/session-request.json, each against its own op's part of the
+ * union (so that the error is about that op's fields): null, or what is wrong, naming the field
+ * (map.args.size: must match pattern ...).
+ */
+export async function requestValidator(): Promise<(data: unknown) => string | null> {
+  const {schema, compile} = await schemaValidators('session-request')
+  const byOp = new Map(
+    schema.definitions.SessionRequest!.anyOf!.map((branch) => [
+      branch.properties!.op!.const!,
+      compile(branch),
+    ]),
+  )
   return (data) => {
+    if (typeof data !== 'object' || data === null || Array.isArray(data)) return 'request: must be an object'
+    const {v, op} = data as {v?: unknown; op?: unknown}
+    if (v !== PROTOCOL_VERSION) return `v: protocol version ${JSON.stringify(v)} is not ${PROTOCOL_VERSION}`
+    const validate = typeof op === 'string' ? byOp.get(op) : undefined
+    if (!validate) return `op: ${JSON.stringify(op)} is not one of ${[...byOp.keys()].join(', ')}`
     const e = validate(data)
-    return e && `${e.instancePath || 'request'} ${e.message}`
+    if (!e) return null
+    const {where, message} = schemaProblem(e, op as string)
+    return `${where}: ${message}`
   }
 }
+
+/** How long a connection may stay silent, mid-line or between requests, before it is closed. */
+export const IDLE_MS = 60_000
+/** Clients connected at once; the server closes any more at once (they read SESSION_GONE). */
+const MAX_CONNECTIONS = 128
 
 /**
  * The session daemon: owns one Engine (one iommufd) and answers requests on a root-only Unix
@@ -44,14 +67,15 @@ export class Daemon {
     private readonly root: Root,
     private readonly paths: {socket: string; pid: string},
     private readonly maxPinned: bigint | null,
+    private readonly idleMs = IDLE_MS,
   ) {
     this.server = net.createServer((conn) => this.serve(conn))
+    this.server.maxConnections = MAX_CONNECTIONS
   }
 
   /** Claims the name (a live session with it is an error; a dead one's socket is removed), then listens. */
   async start(): Promise<void> {
-    const dir = path.dirname(this.paths.socket)
-    fs.mkdirSync(dir, {recursive: true, mode: 0o700})
+    ensureSessionDir(path.dirname(this.paths.socket))
     if (await isAnswering(this.paths.socket)) {
       throw new IommuctlError('SESSION_EXISTS', `A session is already running on ${this.paths.socket}.`, {
         suggestion: 'Use it, stop it with `iommuctl session stop`, or start another with --name.',
@@ -79,7 +103,12 @@ export class Daemon {
       process.umask(old)
     }
     fs.chmodSync(this.paths.socket, 0o600)
-    fs.writeFileSync(this.paths.pid, `${process.pid}\n`, {mode: 0o600})
+    const pid = openSessionFile(this.paths.pid, 'replace')
+    try {
+      fs.writeSync(pid, `${process.pid}\n`)
+    } finally {
+      fs.closeSync(pid)
+    }
     process.once('SIGINT', () => this.stop())
     process.once('SIGTERM', () => this.stop())
   }
@@ -101,39 +130,20 @@ export class Daemon {
   }
 
   private serve(conn: net.Socket): void {
-    let buffer = ''
-    conn.setEncoding('utf8')
-    conn.on('error', () => {})
     this.connections.add(conn)
     conn.on('close', () => this.connections.delete(conn))
-    conn.on('data', (chunk: string) => {
-      buffer += chunk
-      let nl: number
-      while ((nl = buffer.indexOf('\n')) >= 0 || buffer.length > MAX_LINE) {
-        // A line longer than MAX_LINE, whole or not yet, is refused and its connection closed.
-        if (nl < 0 || nl > MAX_LINE) {
-          this.reply(
-            conn,
-            failure(null, {code: 'TOO_LONG', message: `a request line is at most ${MAX_LINE} bytes`}),
-          )
-          conn.end()
-          buffer = ''
-          return
-        }
-        const line = buffer.slice(0, nl)
-        buffer = buffer.slice(nl + 1)
-        if (line.trim()) this.reply(conn, this.handle(line))
-        if (this.stopped) {
-          conn.end()
-          return
-        }
-      }
+    serveLines(conn, {
+      maxLine: MAX_LINE,
+      idleMs: this.idleMs,
+      answer: (line) => this.counted(this.handle(line)),
+      refusal: (code, message) => this.counted(failure(null, usage(code, message))),
+      closing: () => this.stopped,
     })
   }
 
-  private reply(conn: net.Socket, response: SessionResponse): void {
+  private counted(response: SessionResponse): SessionResponse {
     if (!response.ok) this.served.errors++
-    if (!conn.destroyed) conn.write(JSON.stringify(response) + '\n')
+    return response
   }
 
   /** One request line in, one response out; never throws. */
@@ -143,27 +153,15 @@ export class Daemon {
     try {
       data = JSON.parse(line)
     } catch (error) {
-      return failure(null, {code: 'BAD_JSON', message: `not JSON: ${(error as Error).message}`})
+      return failure(null, usage('BAD_JSON', `not JSON: ${(error as Error).message}`))
     }
     const id = idOf(data)
     const problem = this.validate(data)
-    if (problem) {
-      const v = (data as {v?: unknown})?.v
-      const message =
-        v !== undefined && v !== PROTOCOL_VERSION
-          ? `protocol version ${JSON.stringify(v)} is not ${PROTOCOL_VERSION}`
-          : problem
-      return failure(id, {code: 'BAD_REQUEST', message})
-    }
+    if (problem) return failure(id, usage('BAD_REQUEST', problem))
     try {
       return {v: 1, id, ok: true, result: this.run(data as SessionRequest)}
     } catch (error) {
-      const e = error as IommuctlError
-      return failure(id, {
-        code: typeof e.code === 'string' ? e.code : 'FAILED',
-        message: e.message ?? String(error),
-        ...(e.errno ? {errno: e.errno} : {}),
-      })
+      return failure(id, errorRecord(error))
     }
   }
 
@@ -184,12 +182,19 @@ export class Daemon {
         }
       }
       case 'map': {
-        const size = parseSize(req.args.size)
+        let size: bigint
+        try {
+          size = parseSize(req.args.size)
+        } catch (error) {
+          throw badArgs(`map.args.size: ${(error as Error).message}`)
+        }
         const page = req.args.memory === 'hugetlbfs' ? 2n << 20n : 4096n
         if (size === 0n || size % page)
           throw badArgs(`size ${req.args.size} is not a multiple of the page size (${page})`)
-        if (req.args.iova !== undefined && BigInt(req.args.iova) % 4096n)
-          throw badArgs(`iova ${req.args.iova} is not page aligned`)
+        const iova = req.args.iova === undefined ? undefined : BigInt(req.args.iova)
+        if (iova !== undefined && iova % 4096n) throw badArgs(`iova ${req.args.iova} is not page aligned`)
+        if (iova !== undefined && iova + size - 1n > MAX_U64)
+          throw badArgs(`[${req.args.iova}, +${req.args.size}) runs past the end of the 64-bit IOVA space`)
         if (req.args.readable === false && req.args.writable === false)
           throw badArgs('a map must be readable or writable')
         return explained(() => e.map(req.args.ioas, {...req.args, name: req.args.name ?? null, size}))
@@ -216,6 +221,11 @@ export class Daemon {
 
 function badArgs(message: string): IommuctlError {
   return new IommuctlError('BAD_REQUEST', message, {exit: ExitCode.usage})
+}
+
+/** A request the daemon cannot act on: the client's (its user's) mistake, exit 2 there. */
+function usage(code: string, message: string): SessionError {
+  return {code, message, exitCode: ExitCode.usage}
 }
 
 function failure(id: SessionResponse['id'], error: SessionError): SessionResponse {

@@ -14,6 +14,7 @@ import {ftruncate, MFD_CLOEXEC, memfdCreate} from '../native/libc.js'
 import {Mapping} from '../native/mapping.js'
 import * as U from '../native/uapi/iommufd.js'
 import {Hex} from '../records.js'
+import {parseMemlock} from '../sysfs/limits.js'
 import {Root} from '../sysfs/root.js'
 import {VfioCdev} from '../vfio/cdev.js'
 import {locateVfioDevice} from '../vfio/locate.js'
@@ -94,11 +95,13 @@ export class Engine {
   private pinned = 0n
   private closed = false
 
+  /** iommufd is the kernel's (/dev/iommu) but for tests, which pass a twin of it. */
   constructor(
     private readonly root: Root,
     readonly maxPinned: bigint | null,
+    iommufd?: Iommufd,
   ) {
-    this.iommufd = Iommufd.open()
+    this.iommufd = iommufd ?? Iommufd.open()
   }
 
   /** An object id from a name or a number ("3" or "main"). */
@@ -246,16 +249,19 @@ export class Engine {
     return r.value
   }
 
-  unmap(ioasRef: string | number, iovaText: string): MappingRecord {
+  /** Unmaps one mapping this session made, named by the IOVA it starts at ("0x...") or by its name. */
+  unmap(ioasRef: string | number, mapping: string): MappingRecord {
     const ioas = this.resolve(ioasRef, ['ioas'])
     const maps = this.ioases.get(ioas)!.maps
-    const i = maps.findIndex((m) => BigInt(m.iova) === BigInt(iovaText) || m.name === iovaText)
+    const byIova = /^0x[0-9a-f]+$/i.test(mapping)
+    const i = maps.findIndex((m) => (byIova ? BigInt(m.iova) === BigInt(mapping) : m.name === mapping))
     if (i < 0) {
+      const named = maps.filter((m) => m.name).map((m) => `${m.name} (${m.iova})`)
       throw new IommuctlError(
         'NO_SUCH_MAPPING',
-        `Nothing this session mapped starts at ${iovaText} in IOAS ${ioas}.`,
+        `Nothing this session mapped ${byIova ? 'starts at' : 'is named'} ${mapping} in IOAS ${ioas}.`,
         {
-          suggestion: `Its mappings: ${maps.map((m) => m.iova).join(', ') || 'none'}.`,
+          suggestion: `Its mappings: ${maps.map((m) => m.iova).join(', ') || 'none'}${named.length ? `; named: ${named.join(', ')}` : ''}.`,
         },
       )
     }
@@ -422,9 +428,7 @@ function record(m: MappingRecord): MappingRecord {
 
 /** RLIMIT_MEMLOCK of this process (soft), from /proc/self/limits; null when unlimited. */
 export function memlockLimit(): bigint | null {
-  const text = fs.readFileSync('/proc/self/limits', 'utf8')
-  const m = /^Max locked memory\s+(\S+)/m.exec(text)
-  return !m || m[1] === 'unlimited' ? null : BigInt(m[1]!)
+  return parseMemlock(fs.readFileSync('/proc/self/limits', 'utf8')).soft
 }
 
 /** Runs an engine call, turning a failed ioctl into the error a user reads. */

@@ -3,10 +3,12 @@
 import * as fs from 'node:fs'
 
 import {ExitCode, IommuctlError} from '../errors.js'
+import {MAX_U64, parseSize} from '../model/units-of-measure.js'
 
 /**
- * A size in bytes: a number, or a string with an optional K, M or G suffix (binary: 2M is 2 MiB).
- * @pattern ^[0-9]+[KMG]?$
+ * A size in bytes, below 2^64: an integer, optionally with K, M, G or T (binary: 2M is 2 MiB) and
+ * iB, as a string (src/model/units-of-measure.ts, SIZE_PATTERN).
+ * @pattern ^[0-9]{1,20}([KMGT](iB)?)?$
  */
 export type Size = string
 
@@ -71,6 +73,7 @@ export interface PlanAttach {
   to: Name
   /**
    * Attach this PASID of the device instead of the device itself (20 bits at most).
+   * @asType integer
    * @minimum 1
    * @maximum 1048575
    */
@@ -90,36 +93,137 @@ export interface Plan {
   attach?: PlanAttach[]
 }
 
-/** Reads a plan file (or - for stdin) as JSON or YAML, by content. */
+/** The most a plan may hold, from a file or stdin: a plan is a few KiB; more is a mistake. */
+export const MAX_PLAN_BYTES = 1 << 20
+
+/**
+ * Reads a plan file (or - for stdin) as JSON or YAML, by content: at most MAX_PLAN_BYTES of UTF-8,
+ * from a regular file or a stream, a key given twice in one object refused.
+ */
 export async function readPlanText(file: string): Promise<unknown> {
+  const where = file === '-' ? 'the plan on stdin' : file
+  const bad = (message: string) =>
+    new IommuctlError('BAD_PLAN', message, {exit: ExitCode.usage, ...(file === '-' ? {} : {path: file})})
+  let bytes: Buffer
+  try {
+    bytes =
+      file === '-' ? await readStream(process.stdin, MAX_PLAN_BYTES) : readRegularFile(file, MAX_PLAN_BYTES)
+  } catch (error) {
+    if (error instanceof IommuctlError) throw error
+    throw bad(`Cannot read the plan ${file}: ${(error as Error).message}`)
+  }
+  if (bytes.length > MAX_PLAN_BYTES)
+    throw bad(`${where} is over ${MAX_PLAN_BYTES} bytes (1 MiB), the most a plan may be.`)
   let text: string
   try {
-    text = file === '-' ? fs.readFileSync(0, 'utf8') : fs.readFileSync(file, 'utf8')
-  } catch (error) {
-    throw new IommuctlError('BAD_PLAN', `Cannot read the plan ${file}: ${(error as Error).message}`, {
-      exit: ExitCode.usage,
-      path: file,
-    })
+    text = new TextDecoder('utf-8', {fatal: true}).decode(bytes)
+  } catch {
+    throw bad(`${where} is not UTF-8 text.`)
   }
-  const trimmed = text.trimStart()
+  let data: unknown
   try {
-    if (trimmed.startsWith('{')) return JSON.parse(text)
-    const yaml = await import('yaml')
-    return yaml.parse(text, {prettyErrors: true})
+    if (text.trimStart().startsWith('{')) {
+      data = JSON.parse(text)
+    } else {
+      const yaml = await import('yaml')
+      data = yaml.parse(text, {prettyErrors: true, uniqueKeys: true})
+    }
   } catch (error) {
-    throw new IommuctlError('BAD_PLAN', `${file} is neither JSON nor YAML: ${(error as Error).message}`, {
-      exit: ExitCode.usage,
-      path: file,
-    })
+    throw bad(`${where} is neither JSON nor YAML: ${(error as Error).message}`)
+  }
+  const twice = typeof data === 'object' ? duplicateKey(text) : null
+  if (twice) throw planError(twice, 'given twice in one object')
+  return data
+}
+
+/**
+ * Up to limit + 1 bytes of a regular file (a FIFO or device is refused: opened non-blocking, then
+ * checked, so that neither can stall or flood the read).
+ */
+function readRegularFile(file: string, limit: number): Buffer {
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY)
+  try {
+    if (!fs.fstatSync(fd).isFile()) {
+      throw new IommuctlError('BAD_PLAN', `The plan ${file} is not a regular file.`, {
+        exit: ExitCode.usage,
+        path: file,
+        suggestion: 'Give a file, or - to read the plan from stdin.',
+      })
+    }
+    const buffer = Buffer.alloc(limit + 1)
+    let n = 0
+    for (let got; n < buffer.length && (got = fs.readSync(fd, buffer, n, buffer.length - n, null)) > 0;)
+      n += got
+    return buffer.subarray(0, n)
+  } finally {
+    fs.closeSync(fd)
   }
 }
 
-const UNITS: Record<string, bigint> = {'': 1n, K: 1n << 10n, M: 1n << 20n, G: 1n << 30n}
+/** A stream read to its end, or up to the first chunk past limit bytes (then left unread). */
+export async function readStream(stream: NodeJS.ReadableStream, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  let n = 0
+  for await (const chunk of stream) {
+    const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
+    chunks.push(b)
+    n += b.length
+    if (n > limit) break
+  }
+  return Buffer.concat(chunks)
+}
 
-export function parseSize(s: Size): bigint {
-  const m = /^([0-9]+)([KMG]?)$/.exec(s)
-  if (!m) throw new Error(`${JSON.stringify(s)} is not a size`)
-  return BigInt(m[1]!) * UNITS[m[2]!]!
+/**
+ * The first key given twice in one object of a JSON text (JSON.parse keeps the last silently), as
+ * a plan path (maps[0].size); null when there is none. The text is valid JSON: parsed already.
+ */
+export function duplicateKey(text: string): string | null {
+  interface Frame {
+    path: string
+    keys: Set<string> | null
+    key: string
+    index: number
+    expectKey: boolean
+  }
+  const stack: Frame[] = []
+  const child = () => {
+    const top = stack.at(-1)
+    if (!top) return ''
+    return top.keys ? (top.path ? `${top.path}.${top.key}` : top.key) : `${top.path}[${top.index}]`
+  }
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]
+    const top = stack.at(-1)
+    if (c === '"') {
+      let j = i + 1
+      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1
+      if (top?.keys && top.expectKey) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string
+        top.key = key
+        if (top.keys.has(key)) return child()
+        top.keys.add(key)
+        top.expectKey = false
+      }
+      i = j
+    } else if (c === '{' || c === '[') {
+      stack.push({path: child(), keys: c === '{' ? new Set() : null, key: '', index: 0, expectKey: c === '{'})
+    } else if (c === '}' || c === ']') {
+      stack.pop()
+    } else if (c === ',' && top) {
+      if (top.keys) top.expectKey = true
+      else top.index++
+    }
+  }
+  return null
+}
+
+/** A size field of the plan in bytes; a usage error naming the field when it is not one. */
+export function planSize(where: string, text: Size): bigint {
+  try {
+    return parseSize(text)
+  } catch (error) {
+    throw planError(where, (error as Error).message)
+  }
 }
 
 /** A plan problem, named by its entry and field (maps[1].iova): a usage error before anything is opened. */
@@ -130,9 +234,18 @@ export function planError(where: string, message: string): IommuctlError {
 export const PAGE = 4096n
 export const HUGE_PAGE = 2n << 20n
 
+/** A file to map must be there, regular, and hold the bytes mapped: checked before /dev/iommu is opened. */
+function checkMemoryFile(where: string, file: string, size: bigint): void {
+  const st = fs.statSync(file, {throwIfNoEntry: false, bigint: true})
+  if (!st) throw planError(where, `${file} does not exist`)
+  if (!st.isFile()) throw planError(where, `${file} is not a regular file`)
+  if (st.size < size) throw planError(where, `${file} holds ${st.size} bytes, less than the ${size} to map`)
+}
+
 /**
  * Checks what a schema cannot: names are unique and refer to earlier entries, sizes are page
- * multiples, fixed IOVAs are aligned and do not overlap within an IOAS.
+ * multiples below 2^64, fixed IOVAs are aligned, end within 64 bits and do not overlap within an
+ * IOAS, files to map are there and large enough.
  */
 export function checkPlan(plan: Plan): void {
   const ioas = new Set<string>()
@@ -154,7 +267,7 @@ export function checkPlan(plan: Plan): void {
     const where = `maps[${i}]`
     unique(where, m.name)
     if (!ioas.has(m.ioas)) throw planError(`${where}.ioas`, `no IOAS named ${m.ioas} before it`)
-    const size = parseSize(m.size)
+    const size = planSize(`${where}.size`, m.size)
     const page = m.memory === 'hugetlbfs' ? HUGE_PAGE : PAGE
     if (size === 0n || size % page)
       throw planError(
@@ -164,6 +277,8 @@ export function checkPlan(plan: Plan): void {
     if (m.iova !== undefined) {
       const from = BigInt(m.iova)
       if (from % PAGE) throw planError(`${where}.iova`, `${m.iova} is not page aligned`)
+      if (from + size - 1n > MAX_U64)
+        throw planError(`${where}.iova`, `[${m.iova}, +${m.size}) runs past the end of the 64-bit IOVA space`)
       const list = fixed.get(m.ioas) ?? []
       const clash = list.find((o) => from < o.to && o.from < from + size)
       if (clash)
@@ -173,6 +288,7 @@ export function checkPlan(plan: Plan): void {
     }
     if (m.readable === false && m.writable === false)
       throw planError(`${where}`, 'a map must be readable or writable')
+    if (typeof m.memory === 'object') checkMemoryFile(`${where}.memory.file`, m.memory.file, size)
   })
   const hwpts = new Set<string>()
   plan.hwpts?.forEach((h, i) => {

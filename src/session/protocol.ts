@@ -2,19 +2,29 @@
 // response per request, matched by id. Its TypeScript shape is the source of
 // schemas/session-request.json and schemas/session-response.json (scripts/schemas.js), and the
 // daemon validates every request against the first before acting on it.
+import type {ErrorRecord} from '../errors.js'
 import type {EngineState, MappingRecord} from './engine.js'
 import {HwptFlag, Iova, Name, PlanBdf, Size} from './plan.js'
 
 export const PROTOCOL_VERSION = 1
 
-/** The longest request line the daemon reads; a longer one is an error and closes the connection. */
+/** The longest request line the daemon reads, in bytes; a longer one is an error and closes the connection. */
 export const MAX_LINE = 64 * 1024
+
+/** The longest response line a client reads, in bytes (a status of thousands of objects fits). */
+export const MAX_REPLY = 16 << 20
 
 /**
  * A reference to an IOAS or HWPT: its kernel id, or its name.
  * @pattern ^([0-9]{1,9}|[A-Za-z][A-Za-z0-9_.-]{0,63})$
  */
 export type ObjectRef = string
+
+/**
+ * A mapping: the IOVA it starts at ("0x..."), or its name.
+ * @pattern ^(0x[0-9a-fA-F]{1,16}|[A-Za-z][A-Za-z0-9_.-]{0,63})$
+ */
+export type MappingRef = string
 
 /** Request ids are the client's own: echoed back unchanged. */
 export type RequestId = string | number
@@ -41,7 +51,7 @@ export type SessionRequest = Base &
           writable?: boolean
         }
       }
-    | {op: 'unmap'; args: {ioas: ObjectRef; iova: Iova}}
+    | {op: 'unmap'; args: {ioas: ObjectRef; iova: MappingRef}}
     | {op: 'create-hwpt'; args: {ioas: ObjectRef; device: PlanBdf; name?: Name; flags?: HwptFlag[]}}
     | {
         op: 'attach'
@@ -49,6 +59,7 @@ export type SessionRequest = Base &
           device: PlanBdf
           to: ObjectRef
           /**
+           * @asType integer
            * @minimum 1
            * @maximum 1048575
            */
@@ -60,6 +71,7 @@ export type SessionRequest = Base &
         args: {
           device: PlanBdf
           /**
+           * @asType integer
            * @minimum 1
            * @maximum 1048575
            */
@@ -75,13 +87,11 @@ export type RequestOp = SessionRequest['op']
 export type RequestArgs<O extends RequestOp> =
   Extract<SessionRequest, {op: O}> extends {args: infer A} ? A : undefined
 
-export interface SessionError {
-  /** @pattern ^[A-Z][A-Z0-9_]*$ */
-  code: string
-  message: string
-  /** @pattern ^E[A-Z0-9]+$ */
-  errno?: string
-}
+/**
+ * A refusal carries the whole error record, so a client fails as the daemon did: the same code,
+ * exit code, errno, path and suggestion.
+ */
+export type SessionError = ErrorRecord
 
 /** create-ioas, create-hwpt and attach answer with an object id (for attach, the page table in use). */
 export interface IdResult {

@@ -151,10 +151,11 @@ run free-hold ic hw-info ${E1000E} --json
 run start ic session start --json
 run start2 ic session start --json
 run c1 ic domains create ioas --name main --no-huge-pages --json
-run m1 ic domains map main 2M --json
+run m1 ic domains map main 2M --name buf --json
 run m2 ic domains map main 64K --iova 0x100000000 --memory memfd --json
 run m3 ic domains map main 64K --iova 0x100000000 --json
 run m4 ic domains map main 5000 --json
+run m5 ic domains map main 4K --iova 4096 --json
 run h1 ic domains create hwpt --ioas main --device ${E1000E} --name h1 --json
 run a1 ic domains attach ${E1000E} h1 --json
 run p1 ic pasid attach ${E1000E} 1048576 h1 --json
@@ -170,6 +171,8 @@ run flood node --import tsx test/vm/guest/flood.ts /run/iommuctl/sessions/defaul
 run status2 ic session status --json
 run d1 ic domains detach ${E1000E} --json
 run u1 ic domains unmap main 0x100000000 --json
+run u2 ic domains unmap main buf --json
+run u3 ic domains unmap main buf --json
 cat /run/iommuctl/sessions/default.pid > $dir/pid
 run stop ic session stop --json
 kill -0 $(cat $dir/pid) 2>/dev/null; echo $? > $dir/alive
@@ -266,7 +269,9 @@ run capgone ic session status --session capped --json`,
       assert.match(json(read('m1'), 'mapping').iova, /^0x/)
       assert.equal(json(read('m2'), 'mapping').iova, '0x100000000')
       assert.equal(error(read('m3'), 'SYSCALL_FAILED').errno, 'EEXIST')
-      assert.match(error(read('m4'), 'BAD_REQUEST').message, /not a multiple of the page size/)
+      assert.match(error(read('m4'), 'BAD_REQUEST', 2).message, /not a multiple of the page size/)
+      // The daemon's refusal names the op and field, and the client exits with its exit code.
+      assert.match(error(read('m5'), 'BAD_REQUEST', 2).message, /^map\.args\.iova: must match pattern/)
       assert.deepEqual(json(read('h1'), 'object-id'), {id: 3}, 'the device bound as 2, the HWPT is 3')
       assert.deepEqual(json(read('a1'), 'object-id'), {id: 3})
       error(read('p1'), 'USAGE', 2)
@@ -300,6 +305,10 @@ run capgone ic session status --session capped --json`,
       assert.deepEqual(json(read('status2'), 'session-state').objects, status.objects)
       json(read('d1'), 'done')
       assert.equal(json(read('u1'), 'mapping').length, '0x10000')
+      // By name: the mapping m1 made (--name buf), then nothing left by that name.
+      const byName = json(read('u2'), 'mapping')
+      assert.deepEqual([byName.name, byName.length], ['buf', '0x200000'])
+      assert.match(error(read('u3'), 'NO_SUCH_MAPPING').message, /is named buf/)
 
       // Stopped: the process is gone, its socket and pid file too, the device binds elsewhere.
       assertMatchesSchema('session-stop', JSON.parse(read('stop').out))

@@ -1,3 +1,4 @@
+import type {IommuctlError} from '../../errors.js'
 import {DomainList, defaultDomains} from '../../model/domains.js'
 import {renderDomainList} from '../../render/domains.js'
 import type {EngineState} from '../../session/engine.js'
@@ -5,7 +6,7 @@ import {SessionCommand} from '../../session-command.js'
 
 export default class DomainsList extends SessionCommand<typeof DomainsList> {
   static description =
-    "Always lists each IOMMU group's default domain from sysfs (the kernel's own, used by DMA API drivers); when the session is running, adds the IOASes and HWPTs it holds. Without a session it says so, and is not an error."
+    "Always lists each IOMMU group's default domain from sysfs (the kernel's own, used by DMA API drivers); when the session is running, adds the IOASes and HWPTs it holds. Without a session it says so, and is not an error; a session that does not answer (see --timeout) is."
 
   static examples = [
     {
@@ -28,6 +29,8 @@ export default class DomainsList extends SessionCommand<typeof DomainsList> {
     try {
       list.session = {name: this.flags.session, state: (await this.request('status')) as EngineState}
     } catch (error) {
+      // No session is an answer; one that is there and fails (times out, answers garbage) is not.
+      if ((error as IommuctlError).code !== 'NO_SESSION') throw error
       why = (error as Error).message
     }
     if (!this.jsonEnabled()) this.log(renderDomainList(list, {name: this.flags.session, notRunning: why}))

@@ -1,12 +1,16 @@
 import {Args, Flags} from '@oclif/core'
 
+import {sizeArgument} from '../../model/units-of-measure.js'
 import type {MappingRecord} from '../../session/engine.js'
 import {SessionCommand} from '../../session-command.js'
 
 export default class DomainsMap extends SessionCommand<typeof DomainsMap> {
   static args = {
     ioas: Args.string({description: 'IOAS id or name.', required: true}),
-    size: Args.string({description: 'Bytes, with K, M or G (a page multiple).', required: true}),
+    size: Args.string({
+      description: 'Bytes, or with K, M, G or T and optionally iB (2M, 2MiB): a page multiple.',
+      required: true,
+    }),
   }
 
   static description =
@@ -39,6 +43,7 @@ export default class DomainsMap extends SessionCommand<typeof DomainsMap> {
 
   async run(): Promise<MappingRecord> {
     const f = this.flags
+    sizeArgument('SIZE', this.args.size)
     const m = (await this.request('map', {
       ioas: this.args.ioas,
       size: this.args.size,

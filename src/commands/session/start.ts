@@ -1,12 +1,11 @@
 import {Flags} from '@oclif/core'
 import {spawn} from 'node:child_process'
 import * as fs from 'node:fs'
-import * as path from 'node:path'
 
 import {IommuctlError} from '../../errors.js'
-import {sizeFlag} from '../../render/session.js'
+import {sizeArgument} from '../../model/units-of-measure.js'
 import {Daemon} from '../../session/daemon.js'
-import {isAnswering, sessionPaths} from '../../session/paths.js'
+import {ensureSessionDir, isAnswering, openSessionFile, sessionPaths} from '../../session/paths.js'
 import {memlockLimit} from '../../session/engine.js'
 import {SessionStarted} from '../../session/protocol.js'
 import {SessionCommand} from '../../session-command.js'
@@ -14,7 +13,7 @@ import {SessionCommand} from '../../session-command.js'
 export default class SessionStart extends SessionCommand<typeof SessionStart> {
   static description = `The daemon owns one iommufd (/dev/iommu) and answers newline-delimited JSON requests on a root-only Unix socket, SESSION_DIR/NAME.sock (default /run/iommuctl/sessions/default.sock): the \`domains\` and \`pasid\` commands are its clients. Objects live as long as the daemon. It refuses to pin more memory than --max-pinned (default: its RLIMIT_MEMLOCK). On \`session stop\`, SIGINT or SIGTERM it tears down every object and closes every descriptor.
 
-Without --foreground it starts itself in the background and returns once the socket answers; its log is SESSION_DIR/NAME.log. --foreground is for systemd (see contrib/iommuctl-session@.service). A second session with a name that is running is refused.`
+Without --foreground it starts itself in the background and returns once the socket answers; its log is SESSION_DIR/NAME.log. SESSION_DIR is created 0700; one that is not the user's own, or that others can write, is refused, and the log and pid file are never opened through a symlink. --foreground is for systemd (see contrib/iommuctl-session@.service). A second session with a name that is running is refused.`
 
   static examples = [
     {command: 'sudo <%= config.bin %> <%= command.id %>', description: 'Start the default session.'},
@@ -29,11 +28,18 @@ Without --foreground it starts itself in the background and returns once the soc
   ]
 
   static flags = {
-    ...SessionCommand.sessionFlags,
+    session: SessionCommand.sessionFlags.session,
+    'session-dir': SessionCommand.sessionFlags['session-dir'],
     name: Flags.string({default: 'default', summary: 'Session name: one socket, one iommufd.'}),
     foreground: Flags.boolean({summary: 'Stay in the foreground (for systemd).'}),
+    timeout: Flags.integer({
+      default: 30,
+      min: 1,
+      summary: 'Seconds to wait for the daemon started in the background to listen.',
+      helpValue: 'SECONDS',
+    }),
     'max-pinned': Flags.string({
-      summary: 'Refuse maps past this many bytes (K, M, G suffixes); default RLIMIT_MEMLOCK.',
+      summary: 'Refuse maps past this many bytes (or with K, M, G, T: 8G, 512MiB); default RLIMIT_MEMLOCK.',
     }),
   }
 
@@ -43,7 +49,10 @@ Without --foreground it starts itself in the background and returns once the soc
     const {name, foreground} = this.flags
     const dir = this.flags['session-dir']
     const paths = sessionPaths(dir, name)
-    const maxPinned = this.flags['max-pinned'] ? sizeFlag(this.flags['max-pinned']) : memlockLimit()
+    const maxPinned =
+      this.flags['max-pinned'] !== undefined
+        ? sizeArgument('--max-pinned', this.flags['max-pinned'])
+        : memlockLimit()
     if (foreground) {
       const daemon = new Daemon(this.root, paths, maxPinned)
       await daemon.start()
@@ -56,8 +65,8 @@ Without --foreground it starts itself in the background and returns once the soc
         suggestion: 'Use it, stop it with `iommuctl session stop`, or start another with --name.',
       })
     }
-    fs.mkdirSync(dir, {recursive: true, mode: 0o700})
-    const log = fs.openSync(path.join(dir, `${name}.log`), 'a', 0o600)
+    ensureSessionDir(dir)
+    const log = openSessionFile(paths.log, 'append')
     const args = [
       process.argv[1]!,
       'session',
@@ -70,12 +79,13 @@ Without --foreground it starts itself in the background and returns once the soc
       '--root',
       this.flags.root,
     ]
-    if (this.flags['max-pinned']) args.push('--max-pinned', this.flags['max-pinned'])
+    if (this.flags['max-pinned'] !== undefined) args.push('--max-pinned', this.flags['max-pinned'])
     const child = spawn(process.execPath, args, {detached: true, stdio: ['ignore', log, log]})
     fs.closeSync(log)
     const exited = new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? 1)))
     child.unref()
-    for (let i = 0; i < 200; i++) {
+    const deadline = Date.now() + this.flags.timeout * 1000
+    while (Date.now() < deadline) {
       if (await isAnswering(paths.socket)) {
         const result = {name, socket: paths.socket, pid: child.pid!}
         if (!this.jsonEnabled()) this.log(`session ${name} started (pid ${child.pid}) on ${paths.socket}`)
@@ -83,24 +93,20 @@ Without --foreground it starts itself in the background and returns once the soc
       }
       const done = await Promise.race([exited, new Promise<null>((r) => setTimeout(() => r(null), 50))])
       if (done !== null) {
-        const tail = fs
-          .readFileSync(path.join(dir, `${name}.log`), 'utf8')
-          .trim()
-          .split('\n')
-          .slice(-4)
-          .join('\n')
+        const tail = fs.readFileSync(paths.log, 'utf8').trim().split('\n').slice(-4).join('\n')
         throw new IommuctlError(
           'SESSION_START',
           `The session daemon exited (${done}) before it listened:\n${tail}`,
           {
-            path: path.join(dir, `${name}.log`),
+            path: paths.log,
           },
         )
       }
     }
     throw new IommuctlError(
       'SESSION_START',
-      `The session daemon did not answer on ${paths.socket} within 10 s.`,
+      `The session daemon did not answer on ${paths.socket} within ${this.flags.timeout} s.`,
+      {path: paths.log, suggestion: 'See its log; on a slow host, give it longer with --timeout.'},
     )
   }
 }
