@@ -264,3 +264,7 @@ export function prlimit(pid: number, resource: number, limit: JsExternal): SysRe
     negative,
   )
 }
+
+export function fcntlInt(fd: number, cmd: number, arg: number): SysResult<number> {
+  return call('fcntl', DataType.I32, [DataType.I32, DataType.I32, DataType.I32], [fd, cmd, arg], negative)
+}

@@ -1,9 +1,22 @@
 // Unix stream sockets that carry descriptors (SCM_RIGHTS), and RLIMIT_MEMLOCK: the calls that
-// `fds send`, `fds receive` and `exec --memlock` make. Every descriptor made here is
+// `fds send`, `fds receive` and `exec --memlock` make, and keeping stray descriptors from a child. Every descriptor made here is
 // close-on-exec (SOCK_CLOEXEC, MSG_CMSG_CLOEXEC), so none reaches a child by accident; a child
 // gets a descriptor only by being handed it at a fixed number.
+import * as fs from 'node:fs'
+
 import {SyscallError} from './errors.js'
-import {accept4, getsockopt, listen, msgCall, poll, prlimit, socket, sockaddrCall, sysClose} from './libc.js'
+import {
+  accept4,
+  fcntlInt,
+  getsockopt,
+  listen,
+  msgCall,
+  poll,
+  prlimit,
+  socket,
+  sockaddrCall,
+  sysClose,
+} from './libc.js'
 import {NativeMemory} from './memory.js'
 import * as L from './uapi/libc.js'
 
@@ -182,5 +195,21 @@ export function setMemlockLimit(bytes: bigint): void {
     check('prlimit(RLIMIT_MEMLOCK)', prlimit(0, L.RLIMIT_MEMLOCK, mem.ptr))
   } finally {
     mem.free()
+  }
+}
+
+/**
+ * Marks every descriptor of this process from 3 up close-on-exec, except `keep`. Node's own
+ * already are; what this catches is a descriptor iommuctl inherited open from its parent, which
+ * would otherwise pass through to the child (setpriv closes nothing).
+ */
+export function closeOnExecAllBut(keep: readonly number[]): void {
+  for (const name of fs.readdirSync('/proc/self/fd')) {
+    const fd = Number(name)
+    if (fd < 3 || keep.includes(fd)) continue
+    const flags = fcntlInt(fd, L.F_GETFD, 0)
+    // EBADF: the descriptor readdir itself had open, closed since.
+    if (flags.errno || flags.value & L.FD_CLOEXEC) continue
+    fcntlInt(fd, L.F_SETFD, flags.value | L.FD_CLOEXEC)
   }
 }

@@ -540,7 +540,7 @@ describe('UAPI definitions against the test kernel headers (gcc)', () => {
   })
 
   // The C library's own headers, not the kernel's: sendmsg, recvmsg and prlimit are glibc calls.
-  it('matches glibc <sys/socket.h>, <sys/un.h>, <sys/uio.h>, <poll.h>, <sys/resource.h>', (t) => {
+  it('matches glibc <sys/socket.h>, <sys/un.h>, <sys/uio.h>, <poll.h>, <sys/resource.h>, <fcntl.h>', (t) => {
     const gcc = gccProblem()
     if (gcc) {
       if (required) throw new Error(`the UAPI check is required here (IOMMUCTL_REQUIRE_VM=1) but ${gcc}`)
@@ -553,7 +553,14 @@ describe('UAPI definitions against the test kernel headers (gcc)', () => {
       {expr: `CMSG_SPACE(${n})`, want: BigInt(cmsgSpace(n))},
     ])
     const checks = [...moduleChecks(libc), ...macros]
-    const includes = ['<sys/socket.h>', '<sys/un.h>', '<sys/uio.h>', '<poll.h>', '<sys/resource.h>']
+    const includes = [
+      '<sys/socket.h>',
+      '<sys/un.h>',
+      '<sys/uio.h>',
+      '<poll.h>',
+      '<sys/resource.h>',
+      '<fcntl.h>',
+    ]
     const bad = runChecks(checks, includes, [], '/usr/include', ['_GNU_SOURCE'])
     t.diagnostic(`${checks.length} values compared against the C library's headers`)
     assert.deepEqual(bad, [])

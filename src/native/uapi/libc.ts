@@ -1,6 +1,6 @@
-// Mirrors glibc's <sys/socket.h>, <sys/un.h>, <sys/uio.h>, <poll.h> and <sys/resource.h> on
+// Mirrors glibc's <sys/socket.h>, <sys/un.h>, <sys/uio.h>, <poll.h>, <sys/resource.h> and <fcntl.h> on
 // x86_64 (with _GNU_SOURCE, for struct ucred): what passing descriptors over a Unix socket
-// (SCM_RIGHTS) and raising RLIMIT_MEMLOCK need. Pointers are u64 members holding an address
+// (SCM_RIGHTS), raising RLIMIT_MEMLOCK and keeping descriptors from a child need. Pointers are u64 members holding an address
 // (NativeMemory.address); socklen_t is u32, size_t u64, char s8 (signed on x86_64).
 import {defineStruct} from '../layout.js'
 
@@ -16,6 +16,9 @@ export const MSG_TRUNC = 0x20
 export const MSG_CMSG_CLOEXEC = 0x40000000
 export const POLLIN = 0x1
 export const RLIMIT_MEMLOCK = 8
+export const F_GETFD = 1
+export const F_SETFD = 2
+export const FD_CLOEXEC = 1
 
 export const iovec = defineStruct('iovec', [
   ['iov_base', 'u64'],
