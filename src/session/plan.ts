@@ -88,6 +88,12 @@ export interface Plan {
   maps?: PlanMap[]
   hwpts?: PlanHwpt[]
   attach?: PlanAttach[]
+  /**
+   * Devices opened and handed to the --exec child unbound, after the bound ones (fd 3 + 1 + bound
+   * + i; IOMMUCTL_HANDOFF_FDS): for a VMM that binds them itself. Not named elsewhere in the plan.
+   * @uniqueItems true
+   */
+  handoff?: PlanBdf[]
 }
 
 /** Reads a plan file (or - for stdin) as JSON or YAML, by content. */
