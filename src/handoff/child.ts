@@ -4,7 +4,6 @@ import {ChildProcess, spawn} from 'node:child_process'
 import {constants} from 'node:os'
 
 import {IommuctlError} from '../errors.js'
-import {closeOnExecAllBut} from '../native/socket.js'
 
 /** The first descriptor number a child is handed: the iommufd; devices follow at 4, 5, ... */
 export const FIRST_HANDOFF_FD = 3
@@ -46,9 +45,11 @@ export interface ChildOptions {
  * SIGHUP sent to iommuctl are passed on (a terminal's Ctrl-C reaches both: the child is in the
  * same process group, so that it can read the terminal). Resolves when the child exits.
  */
-export function runChild(argv: readonly string[], opts: ChildOptions): Promise<ChildExit> {
+export async function runChild(argv: readonly string[], opts: ChildOptions): Promise<ChildExit> {
+  // Loaded here, not at the top: exec's refusals and --print-args never load ffi-rs.
+  const {closeOnExecAllBut} = await import('../native/socket.js')
+  closeOnExecAllBut(opts.fds)
   return new Promise((resolve, reject) => {
-    closeOnExecAllBut(opts.fds)
     let child: ChildProcess
     try {
       child = spawn(argv[0]!, argv.slice(1), {

@@ -65,34 +65,44 @@ export function socketPath(p: string): string {
   return p
 }
 
-/** Connects to a listening socket and sends the descriptors with their header in one message. */
-export function sendDescriptors(socket: string, fds: readonly number[], h: FdsHeader): number {
+/**
+ * Connects to the receiver's listening socket, before any device is opened: a socket nobody
+ * listens on is refused with nothing opened. Returns the connection, which the caller closes.
+ */
+export function connectTo(socket: string): number {
   const fd = S.unixSocket()
   try {
-    try {
-      S.connectUnix(fd, socket)
-    } catch (error) {
-      const e = error as SyscallError
-      if (e.errnoName === 'ECONNREFUSED' || e.errnoName === 'ENOENT')
-        throw new IommuctlError(
-          'NO_LISTENER',
-          `Nobody listens on ${socket} (${e.errnoName}): ${e.errnoName === 'ENOENT' ? 'there is no socket there' : 'the socket is there, but no process accepts on it'}.`,
-          {
-            errno: e.errnoName,
-            path: socket,
-            suggestion: `Start the receiver first, e.g. iommuctl fds receive --socket ${socket} -- CMD.`,
-          },
-        )
-      throw explain(error)
-    }
-    try {
-      return S.sendFds(fd, Buffer.from(JSON.stringify(h)), fds)
-    } catch (error) {
-      throw explain(error)
-    }
-  } finally {
+    S.connectUnix(fd, socket)
+    return fd
+  } catch (error) {
     S.closeSocket(fd)
+    const e = error as SyscallError
+    if (e.errnoName === 'ECONNREFUSED' || e.errnoName === 'ENOENT')
+      throw new IommuctlError(
+        'NO_LISTENER',
+        `Nobody listens on ${socket} (${e.errnoName}): ${e.errnoName === 'ENOENT' ? 'there is no socket there' : 'the socket is there, but no process accepts on it'}. Nothing was opened.`,
+        {
+          errno: e.errnoName,
+          path: socket,
+          suggestion: `Start the receiver first, e.g. iommuctl fds receive --socket ${socket} -- CMD.`,
+        },
+      )
+    throw explain(error)
   }
+}
+
+/** Sends the descriptors with their header in one message on a connection; returns the bytes sent. */
+export function sendDescriptors(conn: number, fds: readonly number[], h: FdsHeader): number {
+  try {
+    return S.sendFds(conn, Buffer.from(JSON.stringify(h)), fds)
+  } catch (error) {
+    throw explain(error)
+  }
+}
+
+/** Closes a connection or a received descriptor; never throws. */
+export function closeFd(fd: number): void {
+  S.closeSocket(fd)
 }
 
 export interface ReceivedDescriptors {
@@ -142,7 +152,7 @@ export async function receiveDescriptors(
     try {
       return {header: checkHeader(got), fds: got.fds, peer}
     } catch (error) {
-      for (const fd of got.fds) S.closeSocket(fd)
+      for (const fd of got.fds) closeFd(fd)
       throw error
     }
   } finally {

@@ -38,7 +38,7 @@ Run it as the VMM's user and nothing here needs root: the descriptors carry the 
         suggestion: 'iommuctl fds receive --socket PATH --qemu -- qemu-system-x86_64 ...',
       })
     const child = planChild(f)
-    const {receiveDescriptors, socketPath} = await import('../../handoff/fds.js')
+    const {closeFd, receiveDescriptors, socketPath} = await import('../../handoff/fds.js')
     const socket = socketPath(f.socket)
     const human = !this.jsonEnabled()
     let signalled = false
@@ -60,12 +60,11 @@ Run it as the VMM's user and nothing here needs root: the descriptors carry the 
     }))
     const vmm = f['cloud-hypervisor'] ? 'cloud-hypervisor' : f.qemu ? 'qemu' : null
     const appended = vmm ? vmmArgs(vmm, devices.length) : []
-    const {closeSocket} = await import('../../native/socket.js')
     let released = false
     const release = () => {
       if (released) return
       released = true
-      for (const fd of received) closeSocket(fd)
+      for (const fd of received) closeFd(fd)
     }
     if (human)
       process.stderr.write(

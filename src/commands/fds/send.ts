@@ -7,7 +7,7 @@ import {FdsSendRecord} from '../../handoff/records.js'
 import {ExitCode, IommuctlError} from '../../errors.js'
 
 export default class FdsSend extends BaseCommand<typeof FdsSend> {
-  static description = `Opens what \`exec\` would hand a VMM, with the same checks (/dev/iommu with IOMMU_OPTION_RLIMIT_MODE set to 1, each device's VFIO cdev, nothing bound), connects to the Unix stream socket PATH, on which a receiver listens, and sends every descriptor in one message with SCM_RIGHTS, the iommufd first, then the devices in --device order. The message's data is a JSON header naming each descriptor in the same order (schemas/fds-header.json):
+  static description = `Checks the devices as \`exec\` does, connects to the Unix stream socket PATH on which a receiver listens (nobody listening: an error, nothing opened), opens what \`exec\` would hand a VMM (/dev/iommu with IOMMU_OPTION_RLIMIT_MODE set to 1, each device's VFIO cdev, nothing bound) and sends every descriptor in one message with SCM_RIGHTS, the iommufd first, then the devices in --device order. The message's data is a JSON header naming each descriptor in the same order (schemas/fds-header.json):
 
   {"protocol": "iommuctl-fds", "version": 1, "fds": [{"kind": "iommufd", "path": "/dev/iommu", "rlimitMode": 1}, {"kind": "device", "bdf": "0000:00:03.0", "cdev": "/dev/vfio/devices/vfio0", "group": 5}]}
 
@@ -45,13 +45,15 @@ Then it closes its own copies: the receiver holds the devices. This is how an un
         },
       )
     const {OpenHandoff, proveHandoff} = await import('../../handoff/open.js')
-    const {header, sendDescriptors, socketPath} = await import('../../handoff/fds.js')
+    const {closeFd, connectTo, header, sendDescriptors, socketPath} = await import('../../handoff/fds.js')
     const socket = socketPath(f.socket)
-    const check = f.check ? proveHandoff(devices) : null
-    const open = OpenHandoff.open(devices, f['rlimit-mode'])
+    const conn = connectTo(socket)
+    let open
     try {
+      const check = f.check ? proveHandoff(devices) : null
+      open = OpenHandoff.open(devices, f['rlimit-mode'])
       const h = header(devices, open.rlimitMode.value ?? 0)
-      const bytes = sendDescriptors(socket, open.fds, h)
+      const bytes = sendDescriptors(conn, open.fds, h)
       const record: FdsSendRecord = {socket, header: h, bytes, rlimitMode: open.rlimitMode, devices, check}
       if (!this.jsonEnabled())
         this.log(
@@ -59,7 +61,8 @@ Then it closes its own copies: the receiver holds the devices. This is how an un
         )
       return record
     } finally {
-      open.close()
+      open?.close()
+      closeFd(conn)
     }
   }
 }
