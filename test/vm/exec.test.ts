@@ -104,11 +104,14 @@ ls -l /dev/kvm > $dir/kvm 2>&1
 run notvfio ic exec --device $E --json -- true
 ic devices bind $E > /dev/null
 V=$(ls /sys/bus/pci/devices/$E/vfio-dev); echo $V > $dir/cdev
+ls -l /dev/iommu /dev/vfio/devices/$V > $dir/nodes 2>&1
 
 # The reference: descriptors the shell opens, as the issue measured QEMU's own limits.
 qrun ref sh -c "exec 3<>/dev/iommu 4<>/dev/vfio/devices/$V; exec $Q ${QEMU_ARGS()}"
 
-# As nobody with 256M locked, measured while QEMU is paused with the device realized.
+# As nobody with 256M locked, measured while QEMU is paused with the device realized. (A QEMU
+# that died must not take the script with it through SIGPIPE on the fifo.)
+trap '' PIPE
 mkfifo $T/qin
 node bin/run.js exec --device $E --qemu --user nobody --memlock 256M --json -- $Q < $T/qin > $dir/nobody.out 2> $dir/nobody.err &
 NP=$!
