@@ -1,7 +1,7 @@
 // The flags shared by the commands that start a hand-off child (exec, fds receive).
 import {Flags} from '@oclif/core'
 
-export const MEMLOCK_HELP = `RLIMIT_MEMLOCK the child gets (K, M, G or unlimited). A VMM pins all of its guest's RAM for device DMA, plus what it maps besides (ROMs, and with a vIOMMU in the guest every mapping the guest makes, up to its RAM again): give guest RAM plus a margin (64 MiB of guest RAM under QEMU 10 took 256M with room to spare). Too small shows up as the VMM's ENOMEM when it maps.`
+export const MEMLOCK_HELP = `RLIMIT_MEMLOCK the child gets (K, M, G or unlimited). A VMM pins all of its guest's RAM for device DMA, plus what it maps besides (ROMs, and with a vIOMMU in the guest every mapping the guest makes, up to its RAM again): give guest RAM plus a margin (QEMU 10 with 64 MiB of guest RAM pinned 64 MiB + 256 KiB: 64M was short, 65M enough). Too small shows up as the VMM's ENOMEM when it maps.`
 
 export const childFlags = {
   'cloud-hypervisor': Flags.boolean({
