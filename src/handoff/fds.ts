@@ -128,7 +128,12 @@ export async function receiveDescriptors(
       suggestion: 'Remove it if it is stale, or name another path.',
     })
   const temp = path.join(path.dirname(socket), `.${path.basename(socket)}.${process.pid}`)
-  if (Buffer.byteLength(temp) > S.MAX_SOCKET_PATH) socketPath(temp)
+  if (Buffer.byteLength(temp) > S.MAX_SOCKET_PATH)
+    throw new IommuctlError(
+      'USAGE',
+      `--socket ${socket}: too long to listen on (it is bound first as ${temp}, over ${S.MAX_SOCKET_PATH} bytes).`,
+      {exit: ExitCode.usage, suggestion: 'Use a shorter path, e.g. under /run.'},
+    )
   const listener = S.unixSocket()
   let linked = false
   let conn: number | undefined
