@@ -38,6 +38,11 @@ export const SCHEMAS = {
   mapping: ['src/session/engine.ts', 'MappingRecord'],
   'object-id': ['src/session/protocol.ts', 'IdResult'],
   done: ['src/session/protocol.ts', 'DoneResult'],
+  exec: ['src/handoff/records.ts', 'ExecRecord'],
+  'exec-args': ['src/handoff/records.ts', 'ExecArgsRecord'],
+  'fds-send': ['src/handoff/records.ts', 'FdsSendRecord'],
+  'fds-receive': ['src/handoff/records.ts', 'FdsReceiveRecord'],
+  'fds-header': ['src/handoff/fds.ts', 'FdsHeader'],
 }
 
 fs.mkdirSync(path.join(repo, 'schemas'), {recursive: true})

@@ -1,7 +1,6 @@
 import {Command, Errors, Flags, Interfaces} from '@oclif/core'
 
 import {errorRecord, ErrorRecord, ExitCode, IommuctlError} from './errors.js'
-import {Step} from './step.js'
 import {openRoot} from './host.js'
 import {Root} from './sysfs/root.js'
 

@@ -1,16 +1,15 @@
 import {Args, Flags} from '@oclif/core'
-import {spawn} from 'node:child_process'
 
 import {BaseCommand} from '../base-command.js'
 import {ExitCode, IommuctlError} from '../errors.js'
+import {FIRST_HANDOFF_FD, runChild} from '../handoff/child.js'
+import {checkHandoffDevices, HandoffDevice} from '../handoff/devices.js'
+import {openCdevs} from '../handoff/open.js'
 import {sizeArgument} from '../model/units-of-measure.js'
 import {renderState} from '../render/session.js'
-import {ApplyRecord, applyPlan, validatePlan} from '../session/apply.js'
+import {ApplyRecord, applyPlan, planDevices, validatePlan} from '../session/apply.js'
 import {EngineState, memlockLimit} from '../session/engine.js'
 import {readPlanText} from '../session/plan.js'
-
-/** The descriptor numbers a child started by --exec finds: the iommufd first, then the devices in plan order. */
-export const EXEC_IOMMUFD_FD = 3
 
 export default class Apply extends BaseCommand<typeof Apply> {
   static args = {
@@ -21,7 +20,9 @@ export default class Apply extends BaseCommand<typeof Apply> {
 
 It is applied in order: devices bound, IOASes, maps, HWPTs, attachments. If an entry fails, everything made so far is torn down and the error says which entry failed and why. The result lists the objects with the ids the kernel gave them.
 
-Every iommufd object dies with the descriptor that made it. So by default they are torn down when apply returns: a dry run that proves the plan works on this host. --hold keeps them until SIGINT or SIGTERM. --exec runs a command with the iommufd at fd 3 and the devices' cdevs at fds 4, 5, ... in the order the plan first names them, also in the environment: IOMMUCTL_IOMMUFD_FD, IOMMUCTL_DEVICE_FDS ("BDF=FD,..."), IOMMUCTL_OBJECTS (JSON, name to id). When it exits, everything is torn down and apply exits with its status. With --exec, apply's own output goes to stderr.`
+Every iommufd object dies with the descriptor that made it. So by default they are torn down when apply returns: a dry run that proves the plan works on this host. --hold keeps them until SIGINT or SIGTERM. --exec runs a command with the iommufd at fd 3 and the devices' cdevs at fds 4, 5, ... in the order the plan first names them, also in the environment: IOMMUCTL_IOMMUFD_FD, IOMMUCTL_DEVICE_FDS ("BDF=FD,..."), IOMMUCTL_OBJECTS (JSON, name to id). When it exits, everything is torn down and apply exits with its status (128+N for signal N; SIGINT, SIGTERM and SIGHUP are passed on to it). With --exec, apply's own output goes to stderr.
+
+What such a child can do with the bound descriptors: use the objects by their ids (map and unmap in the IOASes, allocate more IOASes and HWPTs, attach a device to another one, PASIDs), and use each device through its cdev (regions, interrupts, reset). What it cannot: bind a device again (the kernel refuses a second bind with EINVAL), which is what QEMU's vfio-pci and cloud-hypervisor always do, nor set IOMMU_OPTION_RLIMIT_MODE (the iommufd already holds objects). So a VMM is not such a child: give it the devices with \`iommuctl exec\`, or list them under the plan's \`handoff:\` to have them opened and passed unbound after the bound ones (IOMMUCTL_HANDOFF_FDS).`
 
   static examples = [
     {
@@ -33,9 +34,9 @@ Every iommufd object dies with the descriptor that made it. So by default they a
       description: 'Keep the objects until Ctrl-C.',
     },
     {
-      command:
-        'sudo <%= config.bin %> <%= command.id %> plan.yaml --exec -- qemu-system-x86_64 -object iommufd,id=iommufd0,fd=3 ...',
-      description: 'Hand the iommufd to QEMU.',
+      command: 'sudo <%= config.bin %> <%= command.id %> plan.yaml --exec -- ./my-dpdk-app',
+      description:
+        'Hand the objects to a program written for them (a VMM binds devices itself: use `iommuctl exec`).',
     },
   ]
 
@@ -72,9 +73,15 @@ Every iommufd object dies with the descriptor that made it. So by default they a
       this.flags['max-pinned'] !== undefined
         ? sizeArgument('--max-pinned', this.flags['max-pinned'])
         : memlockLimit()
+    // Handoff devices are checked before anything is opened, and numbered after the bound ones.
+    const handoff = plan.handoff?.length
+      ? checkHandoffDevices(this.root, plan.handoff, FIRST_HANDOFF_FD + 1 + planDevices(plan).length)
+      : []
     const {engine, steps} = applyPlan(this.root, plan, maxPinned)
+    let cdevs: {fd: number; close(): void}[] = []
     try {
-      const record: ApplyRecord = {steps, state: engine.state(), mode}
+      cdevs = openCdevs(handoff)
+      const record: ApplyRecord = {steps, state: engine.state(), mode, ...(handoff.length ? {handoff} : {})}
       if (mode === 'exit') {
         this.print(record, false)
         return record
@@ -93,11 +100,17 @@ Every iommufd object dies with the descriptor that made it. So by default they a
         })
         return undefined
       }
-      const status = await this.exec(command, record.state)
+      const status = await this.exec(
+        command,
+        record.state,
+        handoff,
+        cdevs.map((c) => c.fd),
+      )
       engine.close()
       if (status !== 0) this.exit(status)
       return undefined
     } finally {
+      for (const c of cdevs) c.close()
       engine.close()
     }
   }
@@ -117,42 +130,23 @@ Every iommufd object dies with the descriptor that made it. So by default they a
   }
 
   /** Starts the command with the descriptors at fixed numbers, waits, and returns its exit status. */
-  private exec(command: string[], state: EngineState): Promise<number> {
+  private async exec(
+    command: string[],
+    state: EngineState,
+    handoff: HandoffDevice[],
+    handoffFds: number[],
+  ): Promise<number> {
     const devices = state.objects.filter((o) => o.kind === 'device')
-    const fds = [state.iommufd, ...devices.map((d) => d.fd!)]
     const env = {
       ...process.env,
-      IOMMUCTL_IOMMUFD_FD: String(EXEC_IOMMUFD_FD),
-      IOMMUCTL_DEVICE_FDS: devices.map((d, i) => `${d.bdf}=${EXEC_IOMMUFD_FD + 1 + i}`).join(','),
+      IOMMUCTL_IOMMUFD_FD: String(FIRST_HANDOFF_FD),
+      IOMMUCTL_DEVICE_FDS: devices.map((d, i) => `${d.bdf}=${FIRST_HANDOFF_FD + 1 + i}`).join(','),
       IOMMUCTL_OBJECTS: JSON.stringify(
         Object.fromEntries(state.objects.filter((o) => o.name).map((o) => [o.name, o.id])),
       ),
+      ...(handoff.length ? {IOMMUCTL_HANDOFF_FDS: handoff.map((d) => `${d.bdf}=${d.fd}`).join(',')} : {}),
     }
-    return new Promise((resolve, reject) => {
-      const child = spawn(command[0]!, command.slice(1), {
-        stdio: ['inherit', 'inherit', 'inherit', ...fds],
-        env,
-      })
-      child.once('error', (error) =>
-        reject(
-          new IommuctlError('EXEC_FAILED', `Cannot run ${command[0]}: ${error.message}`, {
-            suggestion: 'Check the command after --.',
-          }),
-        ),
-      )
-      // Signals reach the child (same process group); apply waits for it to end.
-      const ignore = () => {}
-      process.on('SIGINT', ignore)
-      process.on('SIGTERM', ignore)
-      child.once('exit', (code, signal) => {
-        process.off('SIGINT', ignore)
-        process.off('SIGTERM', ignore)
-        resolve(code ?? 128 + (signal ? signalNumber(signal) : 0))
-      })
-    })
+    const fds = [state.iommufd, ...devices.map((d) => d.fd!), ...handoffFds]
+    return (await runChild(command, {fds, env})).status
   }
-}
-
-function signalNumber(signal: NodeJS.Signals): number {
-  return ({SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15} as Record<string, number>)[signal] ?? 0
 }

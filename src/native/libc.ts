@@ -167,3 +167,104 @@ export function memfdCreate(name: string, flags: number): SysResult<number> {
 export function ftruncate(fd: number, length: number): SysResult<number> {
   return call('ftruncate', DataType.I32, [DataType.I32, DataType.I64], [fd, length], negative)
 }
+
+// Unix sockets and descriptor passing (src/native/socket.ts). Pointers travel as External.
+
+export function socket(domain: number, type: number, protocol: number): SysResult<number> {
+  return call(
+    'socket',
+    DataType.I32,
+    [DataType.I32, DataType.I32, DataType.I32],
+    [domain, type, protocol],
+    negative,
+  )
+}
+
+/** bind(fd, addr, len) and connect(fd, addr, len): same signature. */
+export function sockaddrCall(
+  funcName: 'bind' | 'connect',
+  fd: number,
+  addr: JsExternal,
+  len: number,
+): SysResult<number> {
+  return call(
+    funcName,
+    DataType.I32,
+    [DataType.I32, DataType.External, DataType.U32],
+    [fd, addr, len],
+    negative,
+  )
+}
+
+export function listen(fd: number, backlog: number): SysResult<number> {
+  return call('listen', DataType.I32, [DataType.I32, DataType.I32], [fd, backlog], negative)
+}
+
+/** accept4 without the peer's address (the caller asks SO_PEERCRED). */
+export function accept4(fd: number, flags: number): SysResult<number> {
+  return call(
+    'accept4',
+    DataType.I32,
+    [DataType.I32, DataType.BigInt, DataType.BigInt, DataType.I32],
+    [fd, 0n, 0n, flags],
+    negative,
+  )
+}
+
+/** sendmsg(fd, msg, flags) and recvmsg(fd, msg, flags): the byte count, or -1. */
+export function msgCall(
+  funcName: 'sendmsg' | 'recvmsg',
+  fd: number,
+  msg: JsExternal,
+  flags: number,
+): SysResult<number> {
+  return call(
+    funcName,
+    DataType.I64,
+    [DataType.I32, DataType.External, DataType.I32],
+    [fd, msg, flags],
+    negative,
+  )
+}
+
+export function poll(fds: JsExternal, count: number, timeoutMs: number): SysResult<number> {
+  return call(
+    'poll',
+    DataType.I32,
+    [DataType.External, DataType.U64, DataType.I32],
+    [fds, count, timeoutMs],
+    negative,
+  )
+}
+
+/** getsockopt with the option's value and length (a socklen_t) in native memory. */
+export function getsockopt(
+  fd: number,
+  level: number,
+  name: number,
+  value: JsExternal,
+  len: JsExternal,
+): SysResult<number> {
+  return call(
+    'getsockopt',
+    DataType.I32,
+    [DataType.I32, DataType.I32, DataType.I32, DataType.External, DataType.External],
+    [fd, level, name, value, len],
+    negative,
+  )
+}
+
+/** prlimit(pid, resource, new, old); pid 0 is this process, and a null `old` is not read back. */
+export function prlimit(pid: number, resource: number, limit: JsExternal): SysResult<number> {
+  return call(
+    'prlimit',
+    DataType.I32,
+    [DataType.I32, DataType.I32, DataType.External, DataType.BigInt],
+    [pid, resource, limit, 0n],
+    negative,
+  )
+}
+
+export function fcntlInt(fd: number, cmd: number, arg: number): SysResult<number> {
+  return call('fcntl', DataType.I32, [DataType.I32, DataType.I32, DataType.I32], [fd, cmd, arg], negative)
+}

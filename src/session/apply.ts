@@ -1,4 +1,5 @@
 import {ExitCode, IommuctlError} from '../errors.js'
+import type {HandoffDevice} from '../handoff/devices.js'
 import {Root} from '../sysfs/root.js'
 import {locateVfioDevice} from '../vfio/locate.js'
 import {Engine, EngineState, explained} from './engine.js'
@@ -20,6 +21,8 @@ export interface ApplyRecord {
   state: EngineState
   /** exit: torn down when apply returns; hold: until SIGINT or SIGTERM; exec: until the command exits. */
   mode: 'exit' | 'hold' | 'exec'
+  /** The plan's handoff devices: opened, not bound, for the --exec child. */
+  handoff?: HandoffDevice[]
 }
 
 /** Validates a parsed plan against schemas/plan.json; an error names the entry and field. */
@@ -31,6 +34,14 @@ export async function validatePlan(data: unknown): Promise<Plan> {
   }
   const plan = data as Plan
   checkPlan(plan)
+  const bound = new Set(planDevices(plan))
+  plan.handoff?.forEach((bdf, i) => {
+    if (bound.has(bdf))
+      throw planError(
+        `handoff[${i}]`,
+        `${bdf} is bound by the plan: a device is either bound here or handed over unbound`,
+      )
+  })
   return plan
 }
 

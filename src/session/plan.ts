@@ -91,6 +91,12 @@ export interface Plan {
   maps?: PlanMap[]
   hwpts?: PlanHwpt[]
   attach?: PlanAttach[]
+  /**
+   * Devices opened and handed to the --exec child unbound, after the bound ones (fd 3 + 1 + bound
+   * + i; IOMMUCTL_HANDOFF_FDS): for a VMM that binds them itself. Not named elsewhere in the plan.
+   * @uniqueItems true
+   */
+  handoff?: PlanBdf[]
 }
 
 /** The most a plan may hold, from a file or stdin: a plan is a few KiB; more is a mistake. */

@@ -25,10 +25,12 @@ import {
 } from '../../src/native/layout.js'
 import * as iommufdTest from '../../src/native/uapi/iommufd-test.js'
 import * as iommufd from '../../src/native/uapi/iommufd.js'
+import * as libc from '../../src/native/uapi/libc.js'
 import * as vfio from '../../src/native/uapi/vfio.js'
+import {cmsgLen, cmsgSpace} from '../../src/native/socket.js'
 import {ensureKernel} from '../vm/harness.js'
 
-const MODULES = {iommufd, vfio, iommufdTest} as const
+const MODULES = {iommufd, vfio, iommufdTest, libc} as const
 const required = process.env.IOMMUCTL_REQUIRE_VM === '1'
 
 function structsOf(mod: object): [string, AnyStruct][] {
@@ -127,6 +129,7 @@ describe('struct layout', () => {
     assert.deepEqual(holes, {
       vfio_iommu_type1_info_cap_migration: '12..16',
       iommu_test_cmd: '68..72',
+      msghdr: '12..16 52..56',
     })
   })
 
@@ -450,10 +453,17 @@ function iommufdTestHeader(dir: string): string | null {
 }
 
 /** Compiles and runs the checks; returns the mismatches and how many values were compared. */
-function runChecks(checks: Check[], includes: string[], iquote: string[], headers: string): string[] {
+function runChecks(
+  checks: Check[],
+  includes: string[],
+  iquote: string[],
+  headers: string,
+  defines: string[] = [],
+): string[] {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'iommuctl-uapi-'))
   try {
     const source = [
+      ...defines.map((d) => `#define ${d}`),
       '#include <stddef.h>',
       '#include <stdio.h>',
       ...includes.map((h) => `#include ${h}`),
@@ -527,6 +537,33 @@ describe('UAPI definitions against the test kernel headers (gcc)', () => {
       return
     }
     check(t, iommufdTest, ['<linux/iommufd.h>', '"iommufd_test.h"'], [path.dirname(header)], dir)
+  })
+
+  // The C library's own headers, not the kernel's: sendmsg, recvmsg and prlimit are glibc calls.
+  it('matches glibc <sys/socket.h>, <sys/un.h>, <sys/uio.h>, <poll.h>, <sys/resource.h>, <fcntl.h>', (t) => {
+    const gcc = gccProblem()
+    if (gcc) {
+      if (required) throw new Error(`the UAPI check is required here (IOMMUCTL_REQUIRE_VM=1) but ${gcc}`)
+      t.skip(gcc)
+      return
+    }
+    // CMSG_LEN and CMSG_SPACE for 1 to 9 descriptors: odd counts need the padding.
+    const macros = Array.from({length: 9}, (_, i) => 4 * (i + 1)).flatMap((n) => [
+      {expr: `CMSG_LEN(${n})`, want: BigInt(cmsgLen(n))},
+      {expr: `CMSG_SPACE(${n})`, want: BigInt(cmsgSpace(n))},
+    ])
+    const checks = [...moduleChecks(libc), ...macros]
+    const includes = [
+      '<sys/socket.h>',
+      '<sys/un.h>',
+      '<sys/uio.h>',
+      '<poll.h>',
+      '<sys/resource.h>',
+      '<fcntl.h>',
+    ]
+    const bad = runChecks(checks, includes, [], '/usr/include', ['_GNU_SOURCE'])
+    t.diagnostic(`${checks.length} values compared against the C library's headers`)
+    assert.deepEqual(bad, [])
   })
 
   it('generates checks for every struct member and constant', (t) => {

@@ -69,6 +69,6 @@ true`,
     // emulated devices (AHCI fails), so the guest uses identity domains (iommu=pt).
     description: 'AMD-Vi with interrupt remapping, identity default domains, an e1000e',
     qemu: ['-machine', 'q35,kernel-irqchip=split', '-device', 'amd-iommu,intremap=on', '-device', 'e1000e,addr=03.0'],
-    append: 'no_timer_check iommu=pt',
+    append: 'iommu=pt',
   },
 }
