@@ -86,6 +86,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   /** Warnings about the root (names skipped as not valid), on stderr under --json too: stdout stays JSON. */
   public override async finally(err: Error | undefined): Promise<unknown> {
     for (const w of this.openedRoot?.warnings ?? []) Errors.warn(w)
+    this.openedRoot?.close()
     return super.finally(err)
   }
 

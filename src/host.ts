@@ -6,7 +6,7 @@ import type * as Tar from 'tar'
 import {ExitCode, IommuctlError} from './errors.js'
 import {formatBytes} from './model/units-of-measure.js'
 import {Root} from './sysfs/root.js'
-import {makeTempDir} from './tempdir.js'
+import {makeTempDir, TempDir} from './tempdir.js'
 
 /** Directories whose presence makes a tree look like a Linux host's /sys. */
 const SYSFS_MARKERS = ['bus', 'class', 'devices', 'kernel']
@@ -49,7 +49,8 @@ const TYPE_NAMES: Partial<Record<Tar.ReadEntry['type'], string>> = {
 
 /**
  * Opens what `--root` names: a directory (a host's /, a snapshot directory) or a snapshot
- * .tar.gz, which is unpacked into a private temporary directory removed at exit.
+ * .tar.gz, which is unpacked into a private temporary directory removed when the command ends
+ * (Root.close) or, at the latest, when the process exits or is stopped by a signal.
  */
 export async function openRoot(arg: string): Promise<Root> {
   const resolved = path.resolve(arg)
@@ -59,7 +60,17 @@ export async function openRoot(arg: string): Promise<Root> {
   } catch {
     throw badRoot(arg, `${arg} does not exist`)
   }
-  const dir = st.isFile() && /\.(tar\.gz|tgz)$/.test(resolved) ? await unpack(resolved) : resolved
+  const unpacked = st.isFile() && /\.(tar\.gz|tgz)$/.test(resolved) ? await unpack(resolved) : null
+  const dir = unpacked?.path ?? resolved
+  try {
+    return checkTree(arg, dir, resolved, unpacked)
+  } catch (error) {
+    unpacked?.remove()
+    throw error
+  }
+}
+
+function checkTree(arg: string, dir: string, resolved: string, unpacked: TempDir | null): Root {
   if (!fs.statSync(dir).isDirectory()) {
     throw badRoot(arg, `${arg} is neither a directory nor a snapshot .tar.gz`)
   }
@@ -72,7 +83,7 @@ export async function openRoot(arg: string): Promise<Root> {
     )
   }
   try {
-    return new Root(dir, resolved)
+    return new Root(dir, resolved, unpacked ? unpacked.remove : null)
   } catch (error) {
     throw badRoot(arg, `${arg} has an unreadable snapshot manifest: ${(error as Error).message}`)
   }
@@ -93,7 +104,7 @@ function badRoot(arg: string, message: string, suggestion?: string): IommuctlErr
  * headers and refuses the archive before anything is written; the second extracts, checking
  * each entry again, since the file may have changed in between.
  */
-async function unpack(file: string): Promise<string> {
+async function unpack(file: string): Promise<TempDir> {
   // Loaded here, not at the top: tar costs about 10 ms of start-up that a directory root never needs.
   const tar = createRequire(import.meta.url)('tar') as typeof Tar
   const handle = await fs.promises.open(file, 'r')
@@ -122,7 +133,7 @@ async function unpack(file: string): Promise<string> {
       dir.remove()
       throw error
     }
-    return dir.path
+    return dir
   } finally {
     await handle.close()
   }

@@ -109,8 +109,17 @@ export class Root {
   constructor(
     readonly dir: string,
     readonly source: string = dir,
+    /** Removes what opening the root made (an unpacked .tar.gz): called once, by close(). */
+    private release: (() => void) | null = null,
   ) {
     this.manifest = this.isLive ? null : this.readManifest()
+  }
+
+  /** Done with the root: an unpacked snapshot is removed now, not only when the process exits. */
+  close(): void {
+    const release = this.release
+    this.release = null
+    release?.()
   }
 
   /** Whether this is the running host itself (dir is /): then there is nothing to contain. */
