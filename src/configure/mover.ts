@@ -5,12 +5,22 @@ import {GROUPS_DIR, PCI_DEVICES_DIR} from '../sysfs/inventory.js'
 import {Root} from '../sysfs/root.js'
 import {Step} from '../step.js'
 import {loadModule, PCI_DRIVERS_DIR} from './drivers.js'
-import type {HostOps} from './transaction.js'
 
 /** Which driver a device is on, and what its driver_override says (null: none). */
 export interface DriverState {
   driver: string | null
   driverOverride: string | null
+}
+
+/** The host a transaction changes: sysfs (SysfsHost below), or a fake in tests. */
+export interface HostOps {
+  driverState(bdf: string): DriverState
+  groupType(group: number): string | null
+  /** One write; throws the kernel's error. */
+  write(path: string, value: string): void
+  /** Returns once a device is in a state; throws an Error saying where it is instead. */
+  waitFor(bdf: string, want: DriverState): void
+  loadModule(driver: string): void
 }
 
 export function readDriverState(root: Root, bdf: string): DriverState {

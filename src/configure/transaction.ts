@@ -2,7 +2,7 @@ import {errnoOf, IommuctlError} from '../errors.js'
 import {GROUPS_DIR} from '../sysfs/inventory.js'
 import {Step} from '../step.js'
 import {JournalCommand, JournalData, JournalDomainType} from './journal.js'
-import {DriverState, explainTypeWrite, explainWrite, planMove} from './mover.js'
+import {DriverState, explainTypeWrite, explainWrite, HostOps, planMove} from './mover.js'
 
 /**
  * What a device's journal entry becomes. record: it is kept, for restore to give back (bind,
@@ -17,17 +17,6 @@ export type Change =
   | {kind: 'device'; bdf: string; from: DriverState; to: DriverState; journal: JournalPolicy}
   | {kind: 'group-type'; group: number; from: JournalDomainType; to: JournalDomainType}
   | {kind: 'load-module'; driver: string}
-
-/** The host a transaction changes: sysfs (SysfsHost in mover.ts), or a fake in tests. */
-export interface HostOps {
-  driverState(bdf: string): DriverState
-  groupType(group: number): string | null
-  /** One write; throws the kernel's error. */
-  write(path: string, value: string): void
-  /** Returns once a device is in a state; throws an Error saying where it is instead. */
-  waitFor(bdf: string, want: DriverState): void
-  loadModule(driver: string): void
-}
 
 /** Where the journal is kept: a Journal, or a fake in tests. */
 export interface JournalStore {

@@ -10,7 +10,7 @@ import {explain} from '../iommufd/explain.js'
 import {SyscallError} from '../native/errors.js'
 import * as S from '../native/socket.js'
 import {Bdf} from '../records.js'
-import {BDF_PATTERN} from '../sysfs/pci.js'
+import {BDF_PATTERN} from '../sysfs/inventory.js'
 import {HandoffDevice} from './devices.js'
 
 /** The header's protocol name and version. */

@@ -1,5 +1,4 @@
 import {hasControl, printable} from '../printable.js'
-import {BDF_PATTERN} from './pci.js'
 import {Root} from './root.js'
 
 export type UnitKind = 'intel-vtd' | 'amd-vi' | 'virtio-iommu' | 'arm-smmu-v3' | 'unknown'
@@ -15,6 +14,9 @@ export interface UnitSummary {
   kind: UnitKind
   devices: string[]
 }
+
+/** A PCI address as the kernel names it: domain:bus:device.function, lowercase hex. */
+export const BDF_PATTERN = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-1][0-9a-f]\.[0-7]$/
 
 export const GROUPS_DIR = '/sys/kernel/iommu_groups'
 export const UNITS_DIR = '/sys/class/iommu'

@@ -3,11 +3,8 @@ import * as path from 'node:path'
 import {ExitCode, IommuctlError} from '../errors.js'
 import {printable} from '../printable.js'
 import {isVfioDriver} from '../vfio/driver.js'
-import {groupNumber, PCI_DEVICES_DIR} from './inventory.js'
+import {BDF_PATTERN, groupNumber, PCI_DEVICES_DIR} from './inventory.js'
 import {Root} from './root.js'
-
-/** A PCI address as the kernel names it: domain:bus:device.function, lowercase hex. */
-export const BDF_PATTERN = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-1][0-9a-f]\.[0-7]$/
 
 /** Refuses anything that is not a BDF (a usage error), before any path is built from it. */
 export function requireBdfs(bdfs: string[]): void {

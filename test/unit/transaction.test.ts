@@ -3,7 +3,8 @@ import {describe, it} from 'node:test'
 
 import {JournalData} from '../../src/configure/journal.js'
 import {DriverState, sameState} from '../../src/configure/mover.js'
-import {Change, HostOps, planSteps, Transaction} from '../../src/configure/transaction.js'
+import {HostOps} from '../../src/configure/mover.js'
+import {Change, planSteps, Transaction} from '../../src/configure/transaction.js'
 import {IommuctlError} from '../../src/errors.js'
 
 const A = '0000:04:01.0'
