@@ -27,6 +27,13 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   static enableJsonFlag = true
 
+  /**
+   * Whether init() opens --root. Commands that only talk to a session daemon read nothing under
+   * it, so they say false: a snapshot .tar.gz given to them (IOMMUCTL_ROOT set for a shell) is not
+   * unpacked for nothing.
+   */
+  static opensRoot = true
+
   protected args!: CommandArgs<T>
   protected flags!: CommandFlags<T>
   /** Every positional argument, for commands that take several (static strict = false). */
@@ -35,7 +42,13 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   /** The host root named by --root (or IOMMUCTL_ROOT), opened and validated by init(). */
   protected get root(): Root {
-    if (!this.openedRoot) throw new Error('the root is read before init() opened it')
+    if (!this.openedRoot) {
+      throw new Error(
+        (this.ctor as typeof BaseCommand).opensRoot
+          ? 'the root is read before init() opened it'
+          : `${this.id} reads the root, but says static opensRoot = false`,
+      )
+    }
     return this.openedRoot
   }
 
@@ -63,7 +76,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     this.argvAll = parsed.argv as string[]
     // Opened here, not on first use: a snapshot .tar.gz is unpacked asynchronously, and every
     // command then reads the root synchronously.
-    this.openedRoot = await openRoot(this.flags.root)
+    if ((this.ctor as typeof BaseCommand).opensRoot) this.openedRoot = await openRoot(this.flags.root)
   }
 
   /**

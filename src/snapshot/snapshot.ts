@@ -265,7 +265,11 @@ function replace(from: string, to: string, format: SnapshotFormat, force: boolea
   }
 }
 
-/** Refuses stdout when it is closed: Node puts /dev/null there, and the snapshot would be lost. */
+/**
+ * Refuses stdout when it is closed: Node puts /dev/null there (opened read-write, node.cc
+ * PlatformInit), and the snapshot would be lost. A shell's `>/dev/null` opens it write-only: the
+ * user named the device, and the snapshot goes where they asked.
+ */
 function checkStream(stream: Writable | undefined): void {
   if (stream !== undefined) return
   let st: fs.Stats | undefined
@@ -276,11 +280,25 @@ function checkStream(stream: Writable | undefined): void {
   }
   const devNull = fs.statSync('/dev/null', {throwIfNoEntry: false})
   if (st && !(st.isCharacterDevice() && devNull && st.rdev === devNull.rdev)) return
+  if (st && openedWriteOnly(1)) return
   throw new IommuctlError(
     'OUTPUT_UNWRITABLE',
-    'Cannot write the snapshot to stdout: it is closed (or /dev/null), and the snapshot would be lost.',
+    'Cannot write the snapshot to stdout: it is closed, and the snapshot would be lost.',
     {suggestion: 'Redirect stdout to a file or a pipe, or write the snapshot with -o FILE.'},
   )
+}
+
+/** Whether this process's fd was opened O_WRONLY (/proc/self/fdinfo/FD: "flags: <octal>"); false when unknown. */
+function openedWriteOnly(fd: number): boolean {
+  let info: string
+  try {
+    info = fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8')
+  } catch {
+    return false
+  }
+  const m = /^flags:\s+([0-7]{1,11})$/m.exec(info)
+  // O_ACCMODE is 3 on Linux; Node's fs.constants has no name for it.
+  return m !== null && (parseInt(m[1]!, 8) & 3) === fs.constants.O_WRONLY
 }
 
 async function writeToStdout(dir: string, out: Writable): Promise<void> {

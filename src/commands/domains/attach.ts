@@ -21,6 +21,8 @@ export default class DomainsAttach extends SessionCommand<typeof DomainsAttach> 
 
   static flags = {...SessionCommand.sessionFlags}
 
+  static opensRoot = false
+
   static summary = 'Attach a device to an IOAS or HWPT of a session.'
 
   async run(): Promise<IdResult> {

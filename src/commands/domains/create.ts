@@ -36,6 +36,8 @@ export default class DomainsCreate extends SessionCommand<typeof DomainsCreate> 
     pasid: Flags.boolean({summary: 'HWPT attachable to PASIDs.'}),
   }
 
+  static opensRoot = false
+
   static summary = 'Create an IOAS or an HWPT in a session.'
 
   async run(): Promise<IdResult> {

@@ -15,6 +15,8 @@ export default class DomainsDestroy extends SessionCommand<typeof DomainsDestroy
 
   static flags = {...SessionCommand.sessionFlags}
 
+  static opensRoot = false
+
   static summary = 'Destroy an IOAS or HWPT of a session.'
 
   async run(): Promise<DoneResult> {

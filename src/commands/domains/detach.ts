@@ -15,6 +15,8 @@ export default class DomainsDetach extends SessionCommand<typeof DomainsDetach> 
 
   static flags = {...SessionCommand.sessionFlags}
 
+  static opensRoot = false
+
   static summary = 'Detach a device in a session.'
 
   async run(): Promise<DoneResult> {

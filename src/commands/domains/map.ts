@@ -39,6 +39,8 @@ export default class DomainsMap extends SessionCommand<typeof DomainsMap> {
     name: Flags.string({summary: 'A name for the mapping.'}),
   }
 
+  static opensRoot = false
+
   static summary = 'Map memory into an IOAS of a session.'
 
   async run(): Promise<MappingRecord> {

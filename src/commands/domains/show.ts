@@ -17,6 +17,8 @@ export default class DomainsShow extends SessionCommand<typeof DomainsShow> {
 
   static flags = {...SessionCommand.sessionFlags}
 
+  static opensRoot = false
+
   static summary = 'Show one object of a session.'
 
   async run(): Promise<SessionObject> {

@@ -27,6 +27,8 @@ export default class DomainsUnmap extends SessionCommand<typeof DomainsUnmap> {
 
   static flags = {...SessionCommand.sessionFlags}
 
+  static opensRoot = false
+
   static summary = 'Unmap a mapping from an IOAS of a session.'
 
   async run(): Promise<MappingRecord> {

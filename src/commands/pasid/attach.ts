@@ -22,6 +22,8 @@ export default class PasidAttach extends SessionCommand<typeof PasidAttach> {
 
   static flags = {...SessionCommand.sessionFlags}
 
+  static opensRoot = false
+
   static summary = 'Attach a PASID of a device to a domain of a session.'
 
   async run(): Promise<IdResult> {

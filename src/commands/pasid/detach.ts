@@ -17,6 +17,8 @@ export default class PasidDetach extends SessionCommand<typeof PasidDetach> {
 
   static flags = {...SessionCommand.sessionFlags}
 
+  static opensRoot = false
+
   static summary = 'Detach a PASID of a device in a session.'
 
   async run(): Promise<DoneResult> {

@@ -17,6 +17,8 @@ export default class SessionStatus extends SessionCommand<typeof SessionStatus> 
 
   static flags = {...SessionCommand.sessionFlags}
 
+  static opensRoot = false
+
   static summary = 'List the objects a session holds.'
 
   async run(): Promise<EngineState> {

@@ -13,6 +13,8 @@ export default class SessionStop extends SessionCommand<typeof SessionStop> {
 
   static flags = {...SessionCommand.sessionFlags}
 
+  static opensRoot = false
+
   static summary = 'Stop a session, tearing down everything it holds.'
 
   async run(): Promise<SessionStopped> {
