@@ -1,11 +1,11 @@
-import {Ajv, ErrorObject, ValidateFunction} from 'ajv'
+import type {ErrorObject} from 'ajv'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import {fileURLToPath} from 'node:url'
 
 import {errnoOf, ExitCode, IommuctlError} from '../errors.js'
 import {isAlive, readPid} from '../pid.js'
 import {Bdf} from '../records.js'
+import {schemaValidators} from '../schema.js'
 
 /** Where the journal lives unless --journal-dir or IOMMUCTL_JOURNAL_DIR says otherwise. */
 export const DEFAULT_JOURNAL_DIR = '/run/iommuctl'
@@ -116,9 +116,9 @@ export class Journal {
     if ((parsed as {format?: unknown} | null)?.format !== 1) {
       throw badJournal(this.file, 'is not a format 1 iommuctl journal.')
     }
-    const validate = journalValidator()
-    if (!validate(parsed)) throw badJournal(this.file, `is not valid: ${describe(validate.errors![0]!)}.`)
-    this.data = parsed
+    const e = schemaValidators('journal').compile()(parsed)
+    if (e) throw badJournal(this.file, `is not valid: ${describe(e)}.`)
+    this.data = parsed as JournalData
     return this
   }
 
@@ -245,19 +245,6 @@ function badJournal(file: string, what: string): IommuctlError {
     path: file,
     suggestion: 'Move it aside and put devices back by hand; iommuctl will not guess.',
   })
-}
-
-let validator: ValidateFunction<JournalData> | undefined
-
-/**
- * schemas/journal.json, compiled once. Synchronous (session/schema.ts loads its validators
- * asynchronously), since the change commands read the journal synchronously.
- */
-function journalValidator(): ValidateFunction<JournalData> {
-  if (validator) return validator
-  const file = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../schemas/journal.json')
-  validator = new Ajv({strict: false}).compile<JournalData>(JSON.parse(fs.readFileSync(file, 'utf8')))
-  return validator
 }
 
 /** What a journal field is, in words, by the schema definition it failed. */

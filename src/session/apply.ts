@@ -1,10 +1,10 @@
 import {ExitCode, IommuctlError} from '../errors.js'
 import type {HandoffDevice} from '../handoff/devices.js'
+import {schemaProblem, schemaValidators} from '../schema.js'
 import {Root} from '../sysfs/root.js'
 import {locateVfioDevice} from '../vfio/locate.js'
 import {Engine, EngineState, explained} from './engine.js'
 import {checkPlan, Plan, planError, planSize} from './plan.js'
-import {schemaProblem, schemaValidators} from './schema.js'
 
 /** One entry of the plan as it went. */
 export interface ApplyStep {
@@ -27,7 +27,7 @@ export interface ApplyRecord {
 
 /** Validates a parsed plan against schemas/plan.json; an error names the entry and field. */
 export async function validatePlan(data: unknown): Promise<Plan> {
-  const e = (await schemaValidators('plan')).compile()(data)
+  const e = schemaValidators('plan').compile()(data)
   if (e) {
     const {where, message} = schemaProblem(e, '')
     throw planError(where || 'the plan', message)

@@ -4,11 +4,11 @@ import * as path from 'node:path'
 
 import {errnoOf, errorRecord, ExitCode, IommuctlError} from '../errors.js'
 import {MAX_U64, parseSize} from '../model/units-of-measure.js'
+import {schemaProblem, schemaValidators} from '../schema.js'
 import {Root} from '../sysfs/root.js'
 import {Engine, explained} from './engine.js'
 import {serveLines} from './lines.js'
 import {ensureSessionDir, isAnswering, openSessionFile} from './paths.js'
-import {schemaProblem, schemaValidators} from './schema.js'
 import {
   MAX_LINE,
   PROTOCOL_VERSION,
@@ -24,7 +24,7 @@ import {
  * (map.args.size: must match pattern ...).
  */
 export async function requestValidator(): Promise<(data: unknown) => string | null> {
-  const {schema, compile} = await schemaValidators('session-request')
+  const {schema, compile} = schemaValidators('session-request')
   const byOp = new Map(
     schema.definitions.SessionRequest!.anyOf!.map((branch) => [
       branch.properties!.op!.const!,

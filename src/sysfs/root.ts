@@ -1,9 +1,9 @@
 import * as fs from 'node:fs'
-import {createRequire} from 'node:module'
 import * as path from 'node:path'
 
 import {ExitCode, IommuctlError} from '../errors.js'
 import {printable} from '../printable.js'
+import {schemaValidators} from '../schema.js'
 
 /** One read buffer for every attribute this process reads (sysfs attributes are at most a page). */
 const CHUNK = Buffer.allocUnsafe(64 * 1024)
@@ -453,7 +453,8 @@ export class Root {
         `has format ${printable(JSON.stringify(format) ?? 'none')}, and this iommuctl reads format 1 only.`,
       )
     }
-    const problem = manifestProblem(parsed)
+    const e = schemaValidators('manifest').compile()(parsed)
+    const problem = e && `${e.instancePath || '/'} ${e.message ?? 'is invalid'}`
     if (problem) throw bad(`is not a valid snapshot manifest: ${printable(problem)}.`)
     return parsed as SnapshotManifest
   }
@@ -554,17 +555,4 @@ function typeName(st: fs.Stats): string {
   if (st.isBlockDevice()) return 'a block device'
   if (st.isSymbolicLink()) return 'a symlink'
   return 'not a regular file'
-}
-
-/**
- * Why data is not a snapshot manifest (the first error of schemas/manifest.json), or null. Ajv is
- * loaded here, synchronously, because a Root is made synchronously; only a snapshot pays for it.
- */
-function manifestProblem(data: unknown): string | null {
-  const {Ajv} = createRequire(import.meta.url)('ajv') as typeof import('ajv')
-  const schema = JSON.parse(fs.readFileSync(new URL('../../schemas/manifest.json', import.meta.url), 'utf8'))
-  const validate = new Ajv({strict: false}).compile(schema)
-  if (validate(data)) return null
-  const e = validate.errors![0]!
-  return `${e.instancePath || '/'} ${e.message ?? 'is invalid'}`
 }
