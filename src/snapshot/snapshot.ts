@@ -8,7 +8,7 @@ import {ExitCode, IommuctlError, errnoOf} from '../errors.js'
 import {Bdf} from '../records.js'
 import {GroupSummary, UnitSummary, listGroups, listPciDevices, listUnits} from '../sysfs/inventory.js'
 import {MAX_ENTRIES} from '../host.js'
-import {DevNode, MANIFEST_NAME, Root, SnapshotManifest, Unreadable} from '../sysfs/root.js'
+import {DevNode, describeType, MANIFEST_NAME, Root, SnapshotManifest, Unreadable} from '../sysfs/root.js'
 import {TempDir, makeTempDir} from '../tempdir.js'
 import {captureTree} from './capture.js'
 
@@ -216,16 +216,6 @@ function foreignEntry(dir: string, dev: number): string | null {
     }
   }
   return null
-}
-
-function describeType(st: fs.Stats): string {
-  if (st.isSymbolicLink()) return 'a symbolic link'
-  if (st.isDirectory()) return 'a directory'
-  if (st.isCharacterDevice()) return 'a character device'
-  if (st.isBlockDevice()) return 'a block device'
-  if (st.isFIFO()) return 'a FIFO'
-  if (st.isSocket()) return 'a socket'
-  return 'not a regular file'
 }
 
 function lexists(p: string): boolean {

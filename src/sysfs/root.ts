@@ -169,7 +169,8 @@ export class Root {
     try {
       const [limit, kind] = limitOf(hostPath)
       const st = fs.fstatSync(fd)
-      if (!st.isFile()) throw this.refused('NOT_A_FILE', hostPath, `is ${typeName(st)}, not a regular file`)
+      if (!st.isFile())
+        throw this.refused('NOT_A_FILE', hostPath, `is ${describeType(st)}, not a regular file`)
       // A snapshot's files have their real size, so a sparse or huge one is refused unread (a live
       // sysfs attribute's size is the page size, which is not what it holds).
       if (!this.isLive && st.size > limit) throw this.tooLarge(hostPath, limit, kind)
@@ -316,7 +317,8 @@ export class Root {
     this.resolved.clear()
     try {
       const st = fs.fstatSync(fd)
-      if (!st.isFile()) throw this.refused('NOT_A_FILE', hostPath, `is ${typeName(st)}, not a regular file`)
+      if (!st.isFile())
+        throw this.refused('NOT_A_FILE', hostPath, `is ${describeType(st)}, not a regular file`)
       fs.writeSync(fd, value)
     } finally {
       fs.closeSync(fd)
@@ -547,12 +549,13 @@ function lstatOrNull(onDisk: string, noFollow: boolean): fs.Stats | null {
   })
 }
 
-function typeName(st: fs.Stats): string {
+/** What a file that is not a regular one is, in words: "a directory", "a symbolic link", "a FIFO". */
+export function describeType(st: fs.Stats): string {
+  if (st.isSymbolicLink()) return 'a symbolic link'
   if (st.isDirectory()) return 'a directory'
-  if (st.isFIFO()) return 'a FIFO'
-  if (st.isSocket()) return 'a socket'
   if (st.isCharacterDevice()) return 'a character device'
   if (st.isBlockDevice()) return 'a block device'
-  if (st.isSymbolicLink()) return 'a symlink'
+  if (st.isFIFO()) return 'a FIFO'
+  if (st.isSocket()) return 'a socket'
   return 'not a regular file'
 }
