@@ -4,7 +4,7 @@ import {BaseCommand} from './base-command.js'
 import {ChangeOptions, ChangeReport} from './configure/changes.js'
 import {DEFAULT_JOURNAL_DIR} from './configure/journal.js'
 import {Step} from './step.js'
-import {bold, colour, dim, table} from './render/style.js'
+import {bold, colour, dim, safe, table} from './render/style.js'
 
 /** The flags and the output shared by the commands that change drivers and group types. */
 export abstract class ChangeCommand<T extends typeof Command> extends BaseCommand<T> {
@@ -38,7 +38,7 @@ export abstract class ChangeCommand<T extends typeof Command> extends BaseComman
     if (this.jsonEnabled()) return
     // Nothing to do: no plan was printed, so show the state that made it nothing.
     if (!r.changed && !r.dryRun) this.printPlan(r)
-    this.log(r.dryRun ? `${bold('dry run:')} ${r.summary}` : r.summary)
+    this.log(r.dryRun ? `${bold('dry run:')} ${safe(r.summary)}` : safe(r.summary))
   }
 
   private printPlan(r: ChangeReport): void {
@@ -58,9 +58,10 @@ export abstract class ChangeCommand<T extends typeof Command> extends BaseComman
         ),
       )
     }
-    for (const s of r.skipped) this.log(dim(`${s.bdf}: ${s.reason}`))
-    for (const i of r.forced) this.log(colour.yellow(`forced: ${i.bdf}: ${i.reason}`))
-    for (const w of r.warnings) this.log(colour.yellow(`warning: ${w}`))
+    // Reasons, warnings and step paths carry names from the root (a driver link's target): safe() escapes them.
+    for (const s of r.skipped) this.log(dim(safe(`${s.bdf}: ${s.reason}`)))
+    for (const i of r.forced) this.log(colour.yellow(safe(`forced: ${i.bdf}: ${i.reason}`)))
+    for (const w of r.warnings) this.log(colour.yellow(safe(`warning: ${w}`)))
     if (r.dryRun && r.steps.length) {
       this.log(bold('\nsteps'))
       for (const s of r.steps) this.log(stepLine(s))
@@ -74,6 +75,6 @@ function stepLine(s: Step): string {
     s.status
   ]
   const what = s.path ? `${s.path} ← ${s.value === '' ? '(clear)' : s.value}` : (s.value ?? '')
-  const line = `  ${mark} ${(s.bdf ?? '').padEnd(12)}  ${s.action.padEnd(12)}  ${what}`
-  return s.error ? `${line}\n      ${colour.red(s.error)}` : line
+  const line = `  ${mark} ${(s.bdf ?? '').padEnd(12)}  ${s.action.padEnd(12)}  ${safe(what)}`
+  return s.error ? `${line}\n      ${colour.red(safe(s.error))}` : line
 }

@@ -150,8 +150,10 @@ async function pump(
   const source = handle.createReadStream({start: 0, autoClose: false})
   try {
     await new Promise<void>((resolve, reject) => {
-      source.once('error', reject)
-      sink.once('error', reject)
+      // on, not once: a strict parser emits an error for each bad header it meets after the
+      // first, and an error event with no listener would end the process with a raw stack.
+      source.on('error', reject)
+      sink.on('error', reject)
       sink.once(done, resolve)
       source.pipe(sink)
     })

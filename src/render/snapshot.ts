@@ -1,8 +1,12 @@
 import * as path from 'node:path'
 
 import type {SnapshotResult} from '../snapshot/snapshot.js'
+import {safe} from './style.js'
 
-/** `snapshot`: where it went and what it holds. With -o - it goes to stderr, so it says stdout. */
+/**
+ * `snapshot`: where it went and what it holds. With -o - it goes to stderr, so it says stdout.
+ * The kernel, unit names, group types and paths come from the root (or its manifest): safe().
+ */
 export function renderSnapshot(r: SnapshotResult, opts: {toStdout: boolean; cwd: string}): string {
   const units = r.units.map((u) => `${u.name} (${u.kind}, ${u.devices.length} devices)`).join(', ')
   return [
@@ -12,7 +16,9 @@ export function renderSnapshot(r: SnapshotResult, opts: {toStdout: boolean; cwd:
     `  groups   ${r.groups.length}${r.groups.length ? ' (' + countTypes(r) + ')' : ''}`,
     `  devices  ${r.pciDevices.length} PCI`,
     `  /dev     ${r.devNodes.length ? r.devNodes.map((n) => n.path).join(' ') : 'no /dev/iommu or /dev/vfio nodes'}`,
-  ].join('\n')
+  ]
+    .map(safe)
+    .join('\n')
 }
 
 /** The files the snapshot could not read, each with why; null when it read them all. */
@@ -20,7 +26,7 @@ export function renderUnreadable(r: SnapshotResult): string | null {
   if (r.unreadable.length === 0) return null
   return [
     `Could not read ${r.unreadable.length} file(s):`,
-    ...r.unreadable.map((u) => `  ${u.path}: ${u.reason}`),
+    ...r.unreadable.map((u) => safe(`  ${u.path}: ${u.reason}`)),
   ].join('\n')
 }
 
