@@ -1,13 +1,15 @@
-import {Command, Flags} from '@oclif/core'
+import {Command, Flags, Interfaces} from '@oclif/core'
 
-import {BaseCommand} from './base-command.js'
+import {BaseCommand, CommandFlags} from './base-command.js'
 import {ChangeOptions, ChangeReport} from './configure/changes.js'
 import {DEFAULT_JOURNAL_DIR} from './configure/journal.js'
 import {Step} from './step.js'
 import {bold, colour, dim, safe, table} from './render/style.js'
 
 /** The flags and the output shared by the commands that change drivers and group types. */
-export abstract class ChangeCommand<T extends typeof Command> extends BaseCommand<T> {
+export abstract class ChangeCommand<
+  T extends typeof Command & {flags: typeof ChangeCommand.changeFlags},
+> extends BaseCommand<T> {
   static changeFlags = {
     'dry-run': Flags.boolean({summary: 'Print the plan and change nothing.'}),
     force: Flags.boolean({
@@ -20,9 +22,12 @@ export abstract class ChangeCommand<T extends typeof Command> extends BaseComman
     }),
   }
 
+  /** T's flags include changeFlags (the constraint above), so they are parsed. */
+  declare protected flags: CommandFlags<T> & Interfaces.InferredFlags<typeof ChangeCommand.changeFlags>
+
   /** Options for the configure layer: in table mode the plan and each step print as they happen. */
   protected changeOptions(): ChangeOptions {
-    const f = this.flags as unknown as {'dry-run': boolean; force: boolean; 'journal-dir': string}
+    const f = this.flags
     const live = !this.jsonEnabled()
     return {
       dryRun: f['dry-run'] ?? false,

@@ -9,6 +9,7 @@ import {sizeArgument} from '../model/units-of-measure.js'
 import {renderState} from '../render/session.js'
 import {ApplyRecord, applyPlan, planDevices, validatePlan} from '../session/apply.js'
 import {EngineState, memlockLimit} from '../session/engine.js'
+import {hostKernel} from '../session/kernel.js'
 import {readPlanText} from '../session/plan.js'
 
 export default class Apply extends BaseCommand<typeof Apply> {
@@ -77,7 +78,7 @@ What such a child can do with the bound descriptors: use the objects by their id
     const handoff = plan.handoff?.length
       ? checkHandoffDevices(this.root, plan.handoff, FIRST_HANDOFF_FD + 1 + planDevices(plan).length)
       : []
-    const {engine, steps} = applyPlan(this.root, plan, maxPinned)
+    const {engine, steps} = applyPlan(hostKernel(this.root), plan, maxPinned)
     let cdevs: {fd: number; close(): void}[] = []
     try {
       cdevs = openCdevs(handoff)

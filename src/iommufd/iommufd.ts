@@ -88,7 +88,7 @@ export class Iommufd {
     }).iova
   }
 
-  /** Unmaps [iova, iova+length); length 0 with iova 0 unmaps everything. Returns the bytes unmapped. */
+  /** Unmaps [iova, iova+length); iova 0 with length 2^64-1 unmaps everything (length 0 is EINVAL). Returns the bytes unmapped. */
   unmap(ioasId: number, iova: bigint, length: bigint): bigint {
     return ioctlStruct(this.fd, 'IOMMU_IOAS_UNMAP', U.IOMMU_IOAS_UNMAP, U.iommu_ioas_unmap, {
       ioas_id: ioasId,

@@ -44,10 +44,14 @@ export function ioctlBytes(fd: number, request: number, bytes: Buffer): {errno: 
   })
 }
 
-/** Issues `request` with memory the caller has laid out (structs pointing at other native memory). */
-export function ioctlMemory(fd: number, op: string, request: number, mem: NativeMemory): void {
+/**
+ * Issues `request` with memory the caller has laid out (structs pointing at other native memory,
+ * a C string); returns the kernel's (non-negative) result, a descriptor for some requests.
+ */
+export function ioctlMemory(fd: number, op: string, request: number, mem: NativeMemory): number {
   const r = ioctlPtr(fd, request, mem.ptr)
   if (r.errno) throw new SyscallError(op, r.errno)
+  return r.value
 }
 
 /** Issues `request` with an integer argument; returns the kernel's (non-negative) result. */

@@ -159,6 +159,8 @@ export function munmap(address: bigint, length: number): SysResult<number> {
 }
 
 export const MFD_CLOEXEC = 0x1
+/** Back the memfd with huge pages (hugetlbfs, the default huge page size). */
+export const MFD_HUGETLB = 0x4
 
 export function memfdCreate(name: string, flags: number): SysResult<number> {
   return call('memfd_create', DataType.I32, [DataType.String, DataType.U32], [name, flags], negative)

@@ -1,9 +1,8 @@
 import {ExitCode, IommuctlError} from '../errors.js'
 import type {HandoffDevice} from '../handoff/devices.js'
 import {schemaProblem, schemaValidators} from '../schema.js'
-import {Root} from '../sysfs/root.js'
-import {locateVfioDevice} from '../vfio/locate.js'
 import {Engine, EngineState, explained} from './engine.js'
+import {Kernel} from './kernel.js'
 import {checkPlan, Plan, planError, planSize} from './plan.js'
 
 /** One entry of the plan as it went. */
@@ -57,13 +56,13 @@ export function planDevices(plan: Plan): string[] {
  * everything made so far is torn down and the error names the entry and why.
  */
 export function applyPlan(
-  root: Root,
+  kernel: Kernel,
   plan: Plan,
   maxPinned: bigint | null,
 ): {engine: Engine; steps: ApplyStep[]} {
   // Every device must be on a VFIO driver with a cdev before /dev/iommu is opened.
-  for (const bdf of planDevices(plan)) locateVfioDevice(root, bdf, 'cdev')
-  const engine = explained(() => new Engine(root, maxPinned))
+  for (const bdf of planDevices(plan)) kernel.deviceNode(bdf)
+  const engine = explained(() => new Engine(kernel, maxPinned))
   const steps: ApplyStep[] = []
   const step = (entry: string, what: string, fn: () => string) => {
     try {

@@ -7,6 +7,7 @@ import {MAX_U64, parseSize} from '../model/units-of-measure.js'
 import {schemaProblem, schemaValidators} from '../schema.js'
 import {Root} from '../sysfs/root.js'
 import {Engine, explained} from './engine.js'
+import {hostKernel} from './kernel.js'
 import {serveLines} from './lines.js'
 import {ensureSessionDir, isAnswering, openSessionFile} from './paths.js'
 import {
@@ -83,7 +84,7 @@ export class Daemon {
     }
     fs.rmSync(this.paths.socket, {force: true})
     this.validate = await requestValidator()
-    this.engine = explained(() => new Engine(this.root, this.maxPinned))
+    this.engine = explained(() => new Engine(hostKernel(this.root), this.maxPinned))
     const old = process.umask(0o177)
     try {
       await new Promise<void>((resolve, reject) => {

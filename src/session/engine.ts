@@ -7,17 +7,10 @@ import * as fs from 'node:fs'
 import {ExitCode, IommuctlError} from '../errors.js'
 import {explain} from '../iommufd/explain.js'
 import {hex} from '../model/hwinfo.js'
-import {Iommufd} from '../iommufd/iommufd.js'
-import {SyscallError} from '../native/errors.js'
-import {closeQuietly, openDevice} from '../native/ioctl.js'
-import {ftruncate, MFD_CLOEXEC, memfdCreate} from '../native/libc.js'
-import {Mapping} from '../native/mapping.js'
 import * as U from '../native/uapi/iommufd.js'
 import {Hex} from '../records.js'
 import {parseMemlock} from '../sysfs/limits.js'
-import {Root} from '../sysfs/root.js'
-import {VfioCdev} from '../vfio/cdev.js'
-import {locateVfioDevice} from '../vfio/locate.js'
+import {FileMemory, Kernel, KernelDevice, KernelIommufd} from './kernel.js'
 import {HwptFlag, PlanMap} from './plan.js'
 
 export interface MappingRecord {
@@ -63,6 +56,7 @@ export interface EngineState {
   maxPinnedBytes: number | null
 }
 
+/** The memory behind one mapping: mmap'd (unmapped on release) or a descriptor (closed). */
 interface Memory {
   release(): void
 }
@@ -78,10 +72,16 @@ const FLAG_BITS: Record<HwptFlag, number> = {
   pasid: U.IOMMU_HWPT_ALLOC_PASID,
 }
 
-const MFD_HUGETLB = 0x4
+/** A device's attachment: the page table the kernel answered with, and the object asked for. */
+interface Attachment {
+  /** What the kernel uses: for an IOAS, the HWPT it made (or reused) for it. */
+  pt: number
+  /** The IOAS or HWPT of this session it was attached to. */
+  to: number
+}
 
 export class Engine {
-  readonly iommufd: Iommufd
+  readonly iommufd: KernelIommufd
   private readonly ioases = new Map<number, {name: string | null; maps: MapEntry[]}>()
   private readonly hwpts = new Map<
     number,
@@ -89,19 +89,18 @@ export class Engine {
   >()
   private readonly devices = new Map<
     string,
-    {cdev: VfioCdev; devId: number; pt: number | null; pasids: Map<number, number>}
+    {cdev: KernelDevice; devId: number; rid: Attachment | null; pasids: Map<number, Attachment>}
   >()
   private readonly names = new Map<string, number>()
   private pinned = 0n
   private closed = false
 
-  /** iommufd is the kernel's (/dev/iommu) but for tests, which pass a twin of it. */
+  /** Opens an iommufd of the kernel's: hostKernel(root) for the real one, a twin in tests. */
   constructor(
-    private readonly root: Root,
+    private readonly kernel: Kernel,
     readonly maxPinned: bigint | null,
-    iommufd?: Iommufd,
   ) {
-    this.iommufd = iommufd ?? Iommufd.open()
+    this.iommufd = kernel.openIommufd()
   }
 
   /** An object id from a name or a number ("3" or "main"). */
@@ -121,11 +120,10 @@ export class Engine {
   device(bdf: string): {devId: number; fd: number} {
     const have = this.devices.get(bdf)
     if (have) return {devId: have.devId, fd: have.cdev.fd}
-    const loc = locateVfioDevice(this.root, bdf, 'cdev')
-    const cdev = VfioCdev.open(loc.cdev!)
+    const cdev = this.kernel.openDevice(this.kernel.deviceNode(bdf))
     try {
       const devId = cdev.bind(this.iommufd)
-      this.devices.set(bdf, {cdev, devId, pt: null, pasids: new Map()})
+      this.devices.set(bdf, {cdev, devId, rid: null, pasids: new Map()})
       return {devId, fd: cdev.fd}
     } catch (error) {
       cdev.close()
@@ -184,7 +182,7 @@ export class Engine {
     try {
       let got: bigint
       if (m.memory === undefined || m.memory === 'anonymous') {
-        const mapping = Mapping.anonymous(m.size)
+        const mapping = this.kernel.anonymous(m.size)
         owner = {release: () => mapping.unmap()}
         got = this.iommufd.map(ioas, {
           userVa: mapping.address,
@@ -194,9 +192,9 @@ export class Engine {
           readable,
         })
       } else {
-        const fd = this.memoryFd(m.memory, m.size, writable)
-        owner = {release: () => closeQuietly(fd)}
-        got = this.iommufd.mapFile(ioas, fd, 0n, m.size, iova, {writeable: writable, readable})
+        const file = this.memoryFile(m.memory, m.size, writable)
+        owner = {release: () => file.close()}
+        got = this.iommufd.mapFile(ioas, file.fd, 0n, m.size, iova, {writeable: writable, readable})
       }
       const entry: MapEntry = {
         name: m.name,
@@ -217,7 +215,7 @@ export class Engine {
     }
   }
 
-  private memoryFd(memory: NonNullable<PlanMap['memory']>, size: bigint, writable: boolean): number {
+  private memoryFile(memory: NonNullable<PlanMap['memory']>, size: bigint, writable: boolean): FileMemory {
     if (typeof memory === 'object') {
       const st = fs.statSync(memory.file, {throwIfNoEntry: false})
       if (!st?.isFile()) {
@@ -236,17 +234,9 @@ export class Engine {
           },
         )
       }
-      return openDevice(memory.file, writable ? 'rw' : 'r')
+      return this.kernel.openFile(memory.file, writable)
     }
-    const r = memfdCreate('iommuctl', MFD_CLOEXEC | (memory === 'hugetlbfs' ? MFD_HUGETLB : 0))
-    if (r.errno)
-      throw new SyscallError(`memfd_create${memory === 'hugetlbfs' ? ' with MFD_HUGETLB' : ''}`, r.errno)
-    const t = ftruncate(r.value, Number(size))
-    if (t.errno) {
-      closeQuietly(r.value)
-      throw new SyscallError(`ftruncate of the ${memory} to ${size} bytes`, t.errno)
-    }
-    return r.value
+    return this.kernel.memfd(size, memory === 'hugetlbfs')
   }
 
   /** Unmaps one mapping this session made, named by the IOVA it starts at ("0x...") or by its name. */
@@ -289,14 +279,14 @@ export class Engine {
     this.device(bdf)
     const d = this.devices.get(bdf)!
     const got = d.cdev.attach(pt, pasid)
-    if (pasid === undefined) d.pt = got
-    else d.pasids.set(pasid, got)
+    if (pasid === undefined) d.rid = {pt: got, to: pt}
+    else d.pasids.set(pasid, {pt: got, to: pt})
     return got
   }
 
   detach(bdf: string, pasid?: number): void {
     const d = this.devices.get(bdf)
-    const attached = d && (pasid === undefined ? d.pt !== null : d.pasids.has(pasid))
+    const attached = d && (pasid === undefined ? d.rid !== null : d.pasids.has(pasid))
     if (!d || !attached) {
       throw new IommuctlError(
         'NOT_ATTACHED',
@@ -304,7 +294,7 @@ export class Engine {
       )
     }
     d.cdev.detach(pasid)
-    if (pasid === undefined) d.pt = null
+    if (pasid === undefined) d.rid = null
     else d.pasids.delete(pasid)
   }
 
@@ -313,7 +303,7 @@ export class Engine {
     const id = this.resolve(ref)
     const users = [
       ...[...this.devices]
-        .filter(([, d]) => d.pt === id || [...d.pasids.values()].includes(id))
+        .filter(([, d]) => [d.rid, ...d.pasids.values()].some((a) => a && (a.to === id || a.pt === id)))
         .map(([b]) => b),
       ...[...this.hwpts].filter(([, h]) => h.ioas === id).map(([h]) => `hwpt ${h}`),
     ]
@@ -352,8 +342,8 @@ export class Engine {
         id: d.devId,
         kind: 'device',
         bdf,
-        attachedTo: d.pt,
-        pasids: [...d.pasids].map(([pasid, pt]) => ({pasid, pt})),
+        attachedTo: d.rid?.pt ?? null,
+        pasids: [...d.pasids].map(([pasid, a]) => ({pasid, pt: a.pt})),
         fd: d.cdev.fd,
       })
     }
@@ -380,25 +370,40 @@ export class Engine {
   }
 
   /**
-   * Tears everything down in order: PASIDs and devices detached and closed (which unbinds them),
-   * HWPTs, then IOASes destroyed, the iommufd closed, the memory released. Never throws.
+   * Tears everything down in the reverse of the order it was made: PASIDs then devices detached,
+   * HWPTs destroyed, each IOAS's mappings unmapped (their memory released) and the IOAS
+   * destroyed, then the devices closed (which unbinds them) and the iommufd closed. Never throws:
+   * a step the kernel refuses is skipped, and closing the descriptors undoes whatever is left.
    */
   close(): void {
     if (this.closed) return
     this.closed = true
-    for (const d of this.devices.values()) d.cdev.close()
-    this.devices.clear()
-    for (const id of [...this.hwpts.keys(), ...this.ioases.keys()]) {
+    const quietly = (fn: () => unknown) => {
       try {
-        this.iommufd.destroy(id)
+        fn()
       } catch {
-        // Closing the iommufd below destroys whatever is left.
+        // Closing the descriptors below undoes it.
       }
     }
+    const devices = [...this.devices.values()].reverse()
+    for (const d of devices) {
+      for (const pasid of [...d.pasids.keys()].reverse()) quietly(() => d.cdev.detach(pasid))
+      if (d.rid) quietly(() => d.cdev.detach())
+    }
+    for (const id of [...this.hwpts.keys()].reverse()) quietly(() => this.iommufd.destroy(id))
+    for (const [id, x] of [...this.ioases].reverse()) {
+      for (const m of [...x.maps].reverse()) {
+        quietly(() => this.iommufd.unmap(id, BigInt(m.iova), m.bytes))
+        m.memoryOwner.release()
+      }
+      quietly(() => this.iommufd.destroy(id))
+    }
+    for (const d of devices) d.cdev.close()
     this.iommufd.close()
-    for (const x of this.ioases.values()) for (const m of x.maps) m.memoryOwner.release()
+    this.devices.clear()
     this.ioases.clear()
     this.hwpts.clear()
+    this.names.clear()
     this.pinned = 0n
   }
 

@@ -1,6 +1,5 @@
 // A VFIO device through its cdev (/dev/vfio/devices/vfioN), bound to an iommufd. One owner of
 // the descriptor; close() detaches first, as rust-vmm's VfioDevice does, but never throws.
-import {Iommufd} from '../iommufd/iommufd.js'
 import {closeQuietly, ioctlStruct, openDevice} from '../native/ioctl.js'
 import * as V from '../native/uapi/vfio.js'
 
@@ -25,7 +24,7 @@ export class VfioCdev {
   }
 
   /** VFIO_DEVICE_BIND_IOMMUFD: the device joins the iommufd's object table; returns its dev id. */
-  bind(iommufd: Iommufd): number {
+  bind(iommufd: {readonly fd: number}): number {
     const out = ioctlStruct(
       this.fd,
       'VFIO_DEVICE_BIND_IOMMUFD',

@@ -1,9 +1,7 @@
 // The legacy VFIO path: a container (/dev/vfio/vfio) with the type1v2 IOMMU, and a group
 // (/dev/vfio/GROUP) set into it. Each object owns its descriptor and closes it once.
-import {closeQuietly, ioctlBytes, ioctlStruct, ioctlValue, openDevice} from '../native/ioctl.js'
-import {SyscallError} from '../native/errors.js'
+import {closeQuietly, ioctlMemory, ioctlStruct, ioctlValue, openDevice} from '../native/ioctl.js'
 import {withMemory} from '../native/memory.js'
-import {ioctlPtr} from '../native/libc.js'
 import * as V from '../native/uapi/vfio.js'
 
 export interface Type1Info {
@@ -40,8 +38,7 @@ export class VfioContainer {
     const size = 4096
     return withMemory(size, (mem) => {
       V.vfio_iommu_type1_info.encodeInto(mem.bytes, {argsz: size})
-      const r = ioctlPtr(this.fd, V.VFIO_IOMMU_GET_INFO, mem.ptr)
-      if (r.errno) throw new SyscallError('VFIO_IOMMU_GET_INFO', r.errno)
+      ioctlMemory(this.fd, 'VFIO_IOMMU_GET_INFO', V.VFIO_IOMMU_GET_INFO, mem)
       const head = V.vfio_iommu_type1_info.decode(mem.bytes)
       const out: Type1Info = {
         flags: head.flags,
@@ -121,18 +118,16 @@ export class VfioGroup {
   setContainer(container: VfioContainer): void {
     const arg = Buffer.alloc(4)
     arg.writeInt32LE(container.fd)
-    const {errno} = ioctlBytes(this.fd, V.VFIO_GROUP_SET_CONTAINER, arg)
-    if (errno) throw new SyscallError('VFIO_GROUP_SET_CONTAINER', errno)
+    withMemory(arg, (mem) =>
+      ioctlMemory(this.fd, 'VFIO_GROUP_SET_CONTAINER', V.VFIO_GROUP_SET_CONTAINER, mem),
+    )
   }
 
   /** VFIO_GROUP_GET_DEVICE_FD takes the device name (its BDF) as a C string; returns a device fd. */
   deviceFd(bdf: string): number {
-    const {errno, fd} = withMemory(Buffer.from(`${bdf}\0`), (mem) => {
-      const r = ioctlPtr(this.fd, V.VFIO_GROUP_GET_DEVICE_FD, mem.ptr)
-      return {errno: r.errno, fd: r.value}
-    })
-    if (errno) throw new SyscallError(`VFIO_GROUP_GET_DEVICE_FD of ${bdf}`, errno)
-    return fd
+    return withMemory(Buffer.from(`${bdf}\0`), (mem) =>
+      ioctlMemory(this.fd, `VFIO_GROUP_GET_DEVICE_FD of ${bdf}`, V.VFIO_GROUP_GET_DEVICE_FD, mem),
+    )
   }
 
   close(): void {

@@ -5,13 +5,10 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import {after, describe, it} from 'node:test'
 
-import type {Iommufd} from '../../src/iommufd/iommufd.js'
 import {MAX_U64, parseSize, SIZE_PATTERN} from '../../src/model/units-of-measure.js'
 import {requestValidator} from '../../src/session/daemon.js'
-import {Engine} from '../../src/session/engine.js'
 import {LineReader, serveLines} from '../../src/session/lines.js'
 import {duplicateKey} from '../../src/session/plan.js'
-import type {Root} from '../../src/sysfs/root.js'
 import {parseMemlock} from '../../src/sysfs/limits.js'
 import {REPO} from '../helpers/cli.js'
 
@@ -112,52 +109,6 @@ describe('session requests: each checked against its own op', () => {
       [{v: 1, op: 'status'}, /^status: must have required property 'id'/],
     ] as const) {
       assert.match(check(data) ?? 'valid', message, JSON.stringify(data))
-    }
-  })
-})
-
-describe('the engine: unmap by IOVA or by name (a twin of the iommufd)', () => {
-  it('finds the mapping by its name, unmaps exactly it and releases its pin', () => {
-    const calls: string[] = []
-    let next = 0x10000n
-    const twin = {
-      fd: -1,
-      ioasAlloc: () => 2,
-      option: () => 1n,
-      map: (_ioas: number, m: {length: bigint}) => {
-        const iova = next
-        next += m.length
-        return iova
-      },
-      unmap: (ioas: number, iova: bigint, length: bigint) => {
-        calls.push(`unmap ${ioas} 0x${iova.toString(16)} 0x${length.toString(16)}`)
-        return length
-      },
-      destroy: () => {},
-      close: () => {},
-    } as unknown as Iommufd
-    const engine = new Engine({} as Root, null, twin)
-    try {
-      engine.createIoas('main')
-      engine.map('main', {name: 'a', size: 4096n})
-      engine.map('main', {name: 'buf', size: 8192n})
-      engine.map('main', {name: null, size: 4096n})
-      assert.equal(engine.state().pinnedBytes, 16384)
-      assert.equal(engine.unmap('main', 'buf').iova, '0x11000')
-      assert.deepEqual(calls, ['unmap 2 0x11000 0x2000'])
-      assert.equal(engine.unmap('main', '0x13000').name, null)
-      assert.equal(engine.state().pinnedBytes, 4096)
-      assert.throws(
-        () => engine.unmap('main', 'buf'),
-        (e: Error & {code?: string}) => e.code === 'NO_SUCH_MAPPING' && /is named buf/.test(e.message),
-      )
-      assert.throws(() => engine.unmap('main', '0x11000'), /starts at 0x11000/)
-      assert.deepEqual(
-        engine.state().objects[0]!.mappings.map((m) => m.name),
-        ['a'],
-      )
-    } finally {
-      engine.close()
     }
   })
 })

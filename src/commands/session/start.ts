@@ -2,6 +2,7 @@ import {Flags} from '@oclif/core'
 import {spawn} from 'node:child_process'
 import * as fs from 'node:fs'
 
+import {BaseCommand} from '../../base-command.js'
 import {IommuctlError} from '../../errors.js'
 import {sizeArgument} from '../../model/units-of-measure.js'
 import {Daemon} from '../../session/daemon.js'
@@ -10,7 +11,8 @@ import {memlockLimit} from '../../session/engine.js'
 import {SessionStarted} from '../../session/protocol.js'
 import {SessionCommand} from '../../session-command.js'
 
-export default class SessionStart extends SessionCommand<typeof SessionStart> {
+// Not a SessionCommand: it is the session, not a client of one (its --timeout is another thing).
+export default class SessionStart extends BaseCommand<typeof SessionStart> {
   static description = `The daemon owns one iommufd (/dev/iommu) and answers newline-delimited JSON requests on a root-only Unix socket, SESSION_DIR/NAME.sock (default /run/iommuctl/sessions/default.sock): the \`domains\` and \`pasid\` commands are its clients. Objects live as long as the daemon. It refuses to pin more memory than --max-pinned (default: its RLIMIT_MEMLOCK). On \`session stop\`, SIGINT or SIGTERM it tears down every object and closes every descriptor.
 
 Without --foreground it starts itself in the background and returns once the socket answers; its log is SESSION_DIR/NAME.log. SESSION_DIR is created 0700; one that is not the user's own, or that others can write, is refused, and the log and pid file are never opened through a symlink. --foreground is for systemd (see contrib/iommuctl-session@.service). A second session with a name that is running is refused.`

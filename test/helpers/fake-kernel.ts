@@ -1,0 +1,513 @@
+// An in-memory twin of the kernel operations the session engine makes (src/session/kernel.ts),
+// as rust-vmm's vfio-ioctls tests the objects above its vfio_syscall module with a double. It
+// models what drivers/iommu/iommufd/ does and refuses, each rule named beside the kernel code it
+// follows (Linux 7.2), and it records what is open so a test can see what a run left behind:
+//
+// - objects are numbered from 1, the lowest free id first (xa_init_flags XA_FLAGS_ALLOC1, main.c);
+//   an id that is not there, or not of the kind the ioctl wants, is ENOENT (iommufd_get_object);
+// - IOMMU_DESTROY of an object something still uses is EBUSY (iommufd_object_remove: users > 1):
+//   an IOAS while an HWPT is made on it, an HWPT while a device or PASID is attached to it;
+// - IOMMU_IOAS_MAP needs READABLE or WRITEABLE (EINVAL), a page-aligned IOVA (EINVAL), no
+//   overflow (EOVERFLOW), and no mapping already in the range (EEXIST, iopt_check_iova);
+// - IOMMU_IOAS_UNMAP of a range that splits a mapping, or holds none, is ENOENT
+//   (iopt_unmap_iova_range, iommufd_ioas_unmap); iova 0 with length U64_MAX unmaps everything;
+// - pages are pinned when the IOAS has a page table (an HWPT made on it, or the one the kernel
+//   makes when a device is attached to the IOAS itself, device.c iommufd_device_auto_get_domain),
+//   and charged to RLIMIT_MEMLOCK: over it is ENOMEM (pages.c incr_user_locked_vm), unless the
+//   process has CAP_IPC_LOCK (memlock null here). Pinning memory this process no longer maps is
+//   EFAULT (pin_user_pages);
+// - HWPT flags the kernel does not know, or dirty tracking on an IOMMU without it, are EOPNOTSUPP
+//   (hw_pagetable.c iommufd_hwpt_paging_alloc); a PASID attach needs an HWPT allocated with
+//   IOMMU_HWPT_ALLOC_PASID (EINVAL, device.c iommufd_hwpt_pasid_compat);
+// - a device is bound once (VFIO_DEVICE_BIND_IOMMUFD again is EINVAL); the bind holds the
+//   iommufd: its objects go when the descriptor and every bound device are closed.
+import {constants} from 'node:os'
+
+import {IommuctlError} from '../../src/errors.js'
+import type {IovaRange, MapRequest} from '../../src/iommufd/iommufd.js'
+import {SyscallError} from '../../src/native/errors.js'
+import * as U from '../../src/native/uapi/iommufd.js'
+import type {FileMemory, Kernel, KernelDevice, KernelIommufd, UserMemory} from '../../src/session/kernel.js'
+
+const E = constants.errno
+const PAGE = 4096n
+const U64_MAX = (1n << 64n) - 1n
+const KNOWN_HWPT_FLAGS =
+  U.IOMMU_HWPT_ALLOC_NEST_PARENT | U.IOMMU_HWPT_ALLOC_DIRTY_TRACKING | U.IOMMU_HWPT_ALLOC_PASID
+
+export interface FakeDeviceSpec {
+  bdf: string
+  /** The IOMMU can track dirty pages for it (IOMMU_CAP_DIRTY_TRACKING). */
+  dirtyTracking?: boolean
+}
+
+interface Area {
+  iova: bigint
+  length: bigint
+  /** The user address (IOMMU_IOAS_MAP) or the descriptor (MAP_FILE) behind it. */
+  source: {address: bigint} | {fd: number}
+  pinned: boolean
+}
+
+type FakeObject =
+  | {kind: 'ioas'; areas: Area[]; hugePages: boolean}
+  | {kind: 'hwpt'; ioas: number; flags: number; auto: boolean}
+  | {kind: 'device'; bdf: string}
+
+export class FakeKernel implements Kernel {
+  /** Every call the kernel accepted, in order, as `what object` lines. */
+  readonly log: string[] = []
+  /** Descriptors open now: number → what it is. */
+  readonly fds = new Map<number, string>()
+  /** Memory this process has mapped: address → length. */
+  readonly memory = new Map<bigint, bigint>()
+  /** Bytes charged to RLIMIT_MEMLOCK now (user->locked_vm). */
+  locked = 0n
+  /** The next call whose log line starts with a key fails with that errno (a fault to inject). */
+  readonly failNext = new Map<string, number>()
+  readonly iommufds: FakeIommufd[] = []
+  private nextFd = 3
+  private nextAddress = 0x7f00_0000_0000n
+  readonly files = new Map<number, {size: bigint}>()
+
+  constructor(
+    readonly devices: FakeDeviceSpec[] = [],
+    /** RLIMIT_MEMLOCK in bytes; null for a process with CAP_IPC_LOCK, which is not charged. */
+    readonly memlock: bigint | null = null,
+  ) {}
+
+  /** A call's gate: refuses when a failure was injected for it, else logs it. */
+  accept(line: string, op: string): void {
+    for (const [key, errno] of this.failNext) {
+      if (line.startsWith(key)) {
+        this.failNext.delete(key)
+        throw new SyscallError(op, errno)
+      }
+    }
+    this.log.push(line)
+  }
+
+  openFd(what: string): number {
+    let fd = this.nextFd
+    while (this.fds.has(fd)) fd++
+    this.fds.set(fd, what)
+    return fd
+  }
+
+  closeFd(fd: number): void {
+    this.fds.delete(fd)
+  }
+
+  /** What a run left behind: descriptors, mapped memory, pinned bytes, live objects. */
+  leftovers(): {fds: string[]; memory: number; locked: bigint; objects: number} {
+    return {
+      fds: [...this.fds.values()],
+      memory: this.memory.size,
+      locked: this.locked,
+      objects: this.iommufds.reduce((n, i) => n + i.objects.size, 0),
+    }
+  }
+
+  charge(bytes: bigint, op: string): void {
+    if (this.memlock === null) return
+    if (this.locked + bytes > this.memlock) throw new SyscallError(op, E.ENOMEM)
+    this.locked += bytes
+  }
+
+  uncharge(bytes: bigint): void {
+    if (this.memlock !== null) this.locked -= bytes
+  }
+
+  openIommufd(): KernelIommufd {
+    this.accept('open /dev/iommu', 'open /dev/iommu')
+    const i = new FakeIommufd(this, this.openFd('/dev/iommu'))
+    this.iommufds.push(i)
+    return i
+  }
+
+  deviceNode(bdf: string): string {
+    const i = this.devices.findIndex((d) => d.bdf === bdf)
+    if (i < 0) throw new IommuctlError('NO_SUCH_DEVICE', `No PCI device ${bdf}.`)
+    return `/dev/vfio/devices/vfio${i}`
+  }
+
+  openDevice(node: string): KernelDevice {
+    const spec = this.devices[Number(node.replace(/^\/dev\/vfio\/devices\/vfio/, ''))]
+    if (!spec) throw new SyscallError(`open ${node}`, E.ENOENT)
+    this.accept(`open ${spec.bdf}`, `open ${node}`)
+    return new FakeDevice(this, spec, this.openFd(node))
+  }
+
+  anonymous(length: bigint): UserMemory {
+    this.accept('mmap', 'mmap')
+    const address = this.nextAddress
+    this.nextAddress += ((length + PAGE - 1n) / PAGE) * PAGE + PAGE
+    this.memory.set(address, length)
+    return {address, length, unmap: () => void this.memory.delete(address)}
+  }
+
+  memfd(length: bigint, hugetlb: boolean): FileMemory {
+    this.accept(hugetlb ? 'memfd hugetlb' : 'memfd', 'memfd_create')
+    return this.fileMemory(this.openFd(hugetlb ? 'memfd:hugetlb' : 'memfd'), length)
+  }
+
+  openFile(path: string, _writable: boolean): FileMemory {
+    this.accept(`open ${path}`, `open ${path}`)
+    return this.fileMemory(this.openFd(path), U64_MAX)
+  }
+
+  private fileMemory(fd: number, size: bigint): FileMemory {
+    this.files.set(fd, {size})
+    let open = true
+    return {
+      fd,
+      close: () => {
+        if (!open) return
+        open = false
+        this.files.delete(fd)
+        this.closeFd(fd)
+      },
+    }
+  }
+
+  /** Whether memory behind a source is still there to pin. */
+  present(source: Area['source'], length: bigint): boolean {
+    if ('fd' in source) return this.files.has(source.fd)
+    for (const [address, size] of this.memory) {
+      if (source.address >= address && source.address + length <= address + size) return true
+    }
+    return false
+  }
+}
+
+export class FakeIommufd implements KernelIommufd {
+  readonly objects = new Map<number, FakeObject>()
+  /** Devices bound to this iommufd: it lives while any is. */
+  readonly bound = new Set<FakeDevice>()
+  open = true
+
+  constructor(
+    private readonly k: FakeKernel,
+    readonly fd: number,
+  ) {}
+
+  private add(o: FakeObject): number {
+    let id = 1
+    while (this.objects.has(id)) id++
+    this.objects.set(id, o)
+    return id
+  }
+
+  get<K extends FakeObject['kind']>(id: number, kind: K, op: string): Extract<FakeObject, {kind: K}> {
+    const o = this.objects.get(id)
+    if (!o || o.kind !== kind) throw new SyscallError(op, E.ENOENT)
+    return o as Extract<FakeObject, {kind: K}>
+  }
+
+  /** Whether the IOAS has a page table, so that its pages are pinned. */
+  private hasDomain(ioas: number): boolean {
+    return [...this.objects.values()].some((o) => o.kind === 'hwpt' && o.ioas === ioas)
+  }
+
+  /** Pins every area of an IOAS not pinned yet; on failure unpins what this call pinned. */
+  pinAll(ioas: number, op: string): void {
+    const done: Area[] = []
+    try {
+      for (const a of this.get(ioas, 'ioas', op).areas) {
+        if (a.pinned) continue
+        this.pin(a, op)
+        done.push(a)
+      }
+    } catch (error) {
+      for (const a of done) this.unpin(a)
+      throw error
+    }
+  }
+
+  private pin(a: Area, op: string): void {
+    if (!this.k.present(a.source, a.length)) throw new SyscallError(op, E.EFAULT)
+    this.k.charge(a.length, op)
+    a.pinned = true
+  }
+
+  private unpin(a: Area): void {
+    if (a.pinned) this.k.uncharge(a.length)
+    a.pinned = false
+  }
+
+  /** After a page table went away: an IOAS with none left has its pages unpinned. */
+  unpinIfBare(ioas: number): void {
+    const o = this.objects.get(ioas)
+    if (o?.kind === 'ioas' && !this.hasDomain(ioas)) for (const a of o.areas) this.unpin(a)
+  }
+
+  /** An HWPT (auto: the kernel's own, for a device attached to the IOAS) on an IOAS, pinning it. */
+  makeHwpt(ioas: number, flags: number, auto: boolean, op: string): number {
+    const id = this.add({kind: 'hwpt', ioas, flags, auto})
+    try {
+      this.pinAll(ioas, op)
+    } catch (error) {
+      this.objects.delete(id)
+      throw error
+    }
+    return id
+  }
+
+  /** Runs fn; when it fails, the call it was part of is taken off the log (the kernel refused it). */
+  refusedUnlogged<T>(fn: () => T): T {
+    try {
+      return fn()
+    } catch (error) {
+      this.k.log.pop()
+      throw error
+    }
+  }
+
+  /** Users of an object: what makes IOMMU_DESTROY of it EBUSY. */
+  private busy(id: number): boolean {
+    for (const o of this.objects.values()) if (o.kind === 'hwpt' && o.ioas === id) return true
+    for (const d of this.bound) if (d.usesPt(id)) return true
+    return false
+  }
+
+  ioasAlloc(): number {
+    this.k.accept('alloc ioas', 'IOMMU_IOAS_ALLOC')
+    const id = this.add({kind: 'ioas', areas: [], hugePages: true})
+    this.k.log[this.k.log.length - 1] = `alloc ioas ${id}`
+    return id
+  }
+
+  allowIovas(ioasId: number, _ranges: IovaRange[]): void {
+    this.get(ioasId, 'ioas', 'IOMMU_IOAS_ALLOW_IOVAS')
+    this.k.accept(`allow-iovas ${ioasId}`, 'IOMMU_IOAS_ALLOW_IOVAS')
+  }
+
+  option(option: number, op: number, objectId = 0, value = 0n): bigint {
+    if (option !== U.IOMMU_OPTION_HUGE_PAGES) throw new SyscallError('IOMMU_OPTION', E.EOPNOTSUPP)
+    const ioas = this.get(objectId, 'ioas', 'IOMMU_OPTION')
+    if (op === U.IOMMU_OPTION_OP_GET) return ioas.hugePages ? 1n : 0n
+    if (value > 1n) throw new SyscallError('IOMMU_OPTION', E.EINVAL)
+    this.k.accept(`huge-pages ${objectId} ${value}`, 'IOMMU_OPTION')
+    ioas.hugePages = value === 1n
+    return value
+  }
+
+  map(ioasId: number, m: MapRequest): bigint {
+    return this.mapArea('IOMMU_IOAS_MAP', ioasId, m.length, m.iova, m, {address: m.userVa})
+  }
+
+  mapFile: KernelIommufd['mapFile'] = (ioasId, fd, start, length, iova, access = {}) => {
+    const file = this.k.files.get(fd)
+    if (!file) throw new SyscallError('IOMMU_IOAS_MAP_FILE', E.EBADF)
+    if (start + length > file.size) throw new SyscallError('IOMMU_IOAS_MAP_FILE', E.EINVAL)
+    return this.mapArea('IOMMU_IOAS_MAP_FILE', ioasId, length, iova, access, {fd})
+  }
+
+  private mapArea(
+    op: string,
+    ioasId: number,
+    length: bigint,
+    iova: bigint | undefined,
+    access: {writeable?: boolean; readable?: boolean},
+    source: Area['source'],
+  ): bigint {
+    const ioas = this.get(ioasId, 'ioas', op)
+    if (access.readable === false && access.writeable === false) throw new SyscallError(op, E.EINVAL)
+    if (length === 0n) throw new SyscallError(op, E.EINVAL)
+    const overlaps = (at: bigint) => ioas.areas.some((a) => at < a.iova + a.length && a.iova < at + length)
+    let at: bigint
+    if (iova !== undefined) {
+      if (iova % PAGE) throw new SyscallError(op, E.EINVAL)
+      if (iova + length - 1n > U64_MAX) throw new SyscallError(op, E.EOVERFLOW)
+      if (overlaps(iova)) throw new SyscallError(op, E.EEXIST)
+      at = iova
+    } else {
+      // The lowest free page-aligned range; the kernel's choice differs, and callers take its answer.
+      at = 0n
+      for (const a of [...ioas.areas].sort((x, y) => (x.iova < y.iova ? -1 : 1))) {
+        if (!overlaps(at)) break
+        at = ((a.iova + a.length + PAGE - 1n) / PAGE) * PAGE
+      }
+      if (overlaps(at) || at + length - 1n > U64_MAX) throw new SyscallError(op, E.ENOSPC)
+    }
+    const area: Area = {iova: at, length, source, pinned: false}
+    if (this.hasDomain(ioasId)) this.pin(area, op)
+    try {
+      this.k.accept(`map ioas ${ioasId} 0x${at.toString(16)}+0x${length.toString(16)}`, op)
+    } catch (error) {
+      this.unpin(area)
+      throw error
+    }
+    ioas.areas.push(area)
+    return at
+  }
+
+  unmap(ioasId: number, iova: bigint, length: bigint): bigint {
+    const op = 'IOMMU_IOAS_UNMAP'
+    const ioas = this.get(ioasId, 'ioas', op)
+    const all = iova === 0n && length === U64_MAX
+    if (!all && length === 0n) throw new SyscallError(op, E.EINVAL)
+    const last = all ? U64_MAX : iova + length - 1n
+    if (last > U64_MAX) throw new SyscallError(op, E.EOVERFLOW)
+    const hit = ioas.areas.filter((a) => a.iova <= last && iova <= a.iova + a.length - 1n)
+    if (hit.some((a) => a.iova < iova || a.iova + a.length - 1n > last)) throw new SyscallError(op, E.ENOENT)
+    if (!all && hit.length === 0) throw new SyscallError(op, E.ENOENT)
+    this.k.accept(`unmap ioas ${ioasId} 0x${iova.toString(16)}+0x${length.toString(16)}`, op)
+    for (const a of hit) this.unpin(a)
+    ioas.areas = ioas.areas.filter((a) => !hit.includes(a))
+    return hit.reduce((n, a) => n + a.length, 0n)
+  }
+
+  hwptAlloc(devId: number, ptId: number, flags = 0): number {
+    const op = 'IOMMU_HWPT_ALLOC'
+    const dev = this.get(devId, 'device', op)
+    this.get(ptId, 'ioas', op)
+    if (flags & ~KNOWN_HWPT_FLAGS) throw new SyscallError(op, E.EOPNOTSUPP)
+    const spec = this.k.devices.find((d) => d.bdf === dev.bdf)!
+    if (flags & U.IOMMU_HWPT_ALLOC_DIRTY_TRACKING && !spec.dirtyTracking)
+      throw new SyscallError(op, E.EOPNOTSUPP)
+    this.k.accept(`alloc hwpt on ioas ${ptId}`, op)
+    const id = this.refusedUnlogged(() => this.makeHwpt(ptId, flags, false, op))
+    this.k.log[this.k.log.length - 1] = `alloc hwpt ${id} on ioas ${ptId}`
+    return id
+  }
+
+  destroy(id: number): void {
+    const op = `IOMMU_DESTROY of object ${id}`
+    const o = this.objects.get(id)
+    if (!o) throw new SyscallError(op, E.ENOENT)
+    // A bound device's object is the bind's until it is closed (device.c: "a user until unbind").
+    if (o.kind === 'device' || this.busy(id)) throw new SyscallError(op, E.EBUSY)
+    this.k.accept(`destroy ${o.kind} ${id}`, op)
+    this.remove(id)
+  }
+
+  /** Removes an object, unpinning what it pinned. */
+  remove(id: number): void {
+    const o = this.objects.get(id)
+    this.objects.delete(id)
+    if (o?.kind === 'ioas') for (const a of o.areas) this.unpin(a)
+    if (o?.kind === 'hwpt') this.unpinIfBare(o.ioas)
+  }
+
+  close(): void {
+    if (!this.open) return
+    this.open = false
+    this.k.log.push('close iommufd')
+    this.k.closeFd(this.fd)
+    this.releaseIfDone()
+  }
+
+  /** The last reference gone (descriptor and binds), every object goes with it. */
+  releaseIfDone(): void {
+    if (this.open || this.bound.size) return
+    for (const id of [...this.objects.keys()].reverse()) this.remove(id)
+  }
+}
+
+class FakeDevice implements KernelDevice {
+  private iommufd: FakeIommufd | null = null
+  private devId = 0
+  /** PASID (null: the RID) → the page table in use. */
+  private readonly attached = new Map<number | null, number>()
+  private closed = false
+
+  constructor(
+    private readonly k: FakeKernel,
+    private readonly spec: FakeDeviceSpec,
+    readonly fd: number,
+  ) {}
+
+  usesPt(id: number): boolean {
+    return [...this.attached.values()].includes(id)
+  }
+
+  bind(iommufd: {readonly fd: number}): number {
+    const op = 'VFIO_DEVICE_BIND_IOMMUFD'
+    if (this.iommufd) throw new SyscallError(op, E.EINVAL)
+    const i = this.k.iommufds.find((x) => x.fd === iommufd.fd && x.open)
+    if (!i) throw new SyscallError(op, E.EBADF)
+    this.k.accept(`bind ${this.spec.bdf}`, op)
+    let id = 1
+    while (i.objects.has(id)) id++
+    i.objects.set(id, {kind: 'device', bdf: this.spec.bdf})
+    i.bound.add(this)
+    this.iommufd = i
+    this.devId = id
+    return id
+  }
+
+  attach(ptId: number, pasid?: number): number {
+    const op =
+      pasid === undefined
+        ? 'VFIO_DEVICE_ATTACH_IOMMUFD_PT'
+        : `VFIO_DEVICE_ATTACH_IOMMUFD_PT of PASID ${pasid}`
+    const i = this.iommufd
+    if (!i) throw new SyscallError(op, E.EINVAL)
+    const o = i.objects.get(ptId)
+    if (!o || o.kind === 'device') throw new SyscallError(op, E.ENOENT)
+    const compat = (pt: number | undefined) => {
+      const h = pt === undefined ? undefined : i.objects.get(pt)
+      return h?.kind === 'hwpt' && (h.flags & U.IOMMU_HWPT_ALLOC_PASID) !== 0
+    }
+    const where = `${this.spec.bdf}${pasid === undefined ? '' : ` pasid ${pasid}`}`
+    let pt: number
+    if (o.kind === 'hwpt') {
+      const pasids = [...this.attached.keys()].some((p) => p !== null)
+      if (
+        pasid !== undefined &&
+        (!compat(ptId) || (this.attached.has(null) && !compat(this.attached.get(null))))
+      )
+        throw new SyscallError(op, E.EINVAL)
+      if (pasid === undefined && pasids && !compat(ptId)) throw new SyscallError(op, E.EINVAL)
+      this.k.accept(`attach ${where} to ${ptId}`, op)
+      pt = ptId
+    } else {
+      // An IOAS: the kernel attaches the device to an automatic HWPT on it, made (and pinning) now
+      // unless one is there, and answers with that HWPT's id. It is not PASID-capable.
+      if (pasid !== undefined) throw new SyscallError(op, E.EINVAL)
+      const have = [...i.objects].find(([, h]) => h.kind === 'hwpt' && h.auto && h.ioas === ptId)
+      this.k.accept(`attach ${where} to ${ptId}`, op)
+      pt = have ? have[0] : i.refusedUnlogged(() => i.makeHwpt(ptId, 0, true, op))
+    }
+    const old = this.attached.get(pasid ?? null)
+    this.attached.set(pasid ?? null, pt)
+    if (old !== undefined) this.dropAuto(old)
+    return pt
+  }
+
+  /** An automatic HWPT goes when nothing is attached to it. */
+  private dropAuto(pt: number): void {
+    const i = this.iommufd!
+    const h = i.objects.get(pt)
+    if (h?.kind !== 'hwpt' || !h.auto) return
+    if ([...i.bound].some((d) => d.usesPt(pt))) return
+    i.remove(pt)
+  }
+
+  detach(pasid?: number): void {
+    // Detaching what is not attached succeeds (vfio_iommufd_physical_detach_ioas returns early).
+    const old = this.attached.get(pasid ?? null)
+    this.k.accept(`detach ${this.spec.bdf}${pasid === undefined ? '' : ` pasid ${pasid}`}`, 'detach')
+    if (old === undefined) return
+    this.attached.delete(pasid ?? null)
+    this.dropAuto(old)
+  }
+
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    const i = this.iommufd
+    if (i) {
+      for (const [pasid, pt] of [...this.attached]) {
+        this.attached.delete(pasid)
+        this.dropAuto(pt)
+      }
+      i.objects.delete(this.devId)
+      i.bound.delete(this)
+      i.releaseIfDone()
+    }
+    this.k.log.push(`close ${this.spec.bdf}`)
+    this.k.closeFd(this.fd)
+  }
+}
