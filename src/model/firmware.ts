@@ -1,5 +1,5 @@
 import {bdfOf, decodeDmar, DmarTable, ScopeResolver} from '../decode/dmar.js'
-import {decodeIvrs, IvrsTable, requesterId} from '../decode/ivrs.js'
+import {decodeIvrs, IvrsTable} from '../decode/ivrs.js'
 import {Bdf, Hex} from '../records.js'
 import {readPciPlacement} from '../sysfs/pci.js'
 import {Root} from '../sysfs/root.js'
@@ -198,72 +198,4 @@ function kernelSummary(what: string, matches: UnitMatch[]): string {
   if (found.length < used.length)
     return `the kernel brought up ${found.length} of the ${used.length} units the table describes`
   return `the kernel brought up every unit the table describes (${found.map((m) => m.unit).join(', ')})`
-}
-
-/** A range the firmware asks to keep mapped 1:1 for a device: an RMRR or an IVMD. */
-export interface FirmwareDirectRegion {
-  source: 'RMRR' | 'IVMD'
-  /** The table it is in (DMAR, IVRS) and its offset there. */
-  table: string
-  offset: number
-  start: Hex
-  /** The last byte of the range, inclusive. */
-  end: Hex
-  /** How it names the device: the device itself, a bridge above it, a range, or every device. */
-  via: string
-}
-
-/** The RMRRs and IVMDs that cover a device, read from the root's DMAR and IVRS. */
-export function directRegionsOf(
-  root: Root,
-  bdf: Bdf,
-  upstream: Bdf[],
-  firmware = readFirmware(root),
-): FirmwareDirectRegion[] {
-  const out: FirmwareDirectRegion[] = []
-  for (const t of firmware.tables) {
-    for (const s of t.dmar?.structures ?? []) {
-      if (s.kind !== 'RMRR') continue
-      for (const scope of s.scopes) {
-        if (scope.bdf === null) continue
-        // A bridge scope covers the devices below it too (dmar.c's dmar_insert_dev_scope).
-        const via =
-          scope.bdf === bdf
-            ? 'the device'
-            : scope.kind === 'bridge' && upstream.includes(scope.bdf)
-              ? `bridge ${scope.bdf}`
-              : null
-        if (via) out.push({source: 'RMRR', table: t.name, offset: s.offset, start: s.base, end: s.end, via})
-      }
-    }
-    for (const s of t.ivrs?.structures ?? []) {
-      if (s.kind !== 'IVMD' || !(s.unity || s.exclusion)) continue
-      const id = requesterId(bdf)
-      const segment = Number.parseInt(bdf.slice(0, 4), 16)
-      let via: string | null = null
-      if (s.covers === 'all') via = 'every device (IVMD 20h)'
-      else if (s.segment === segment && s.device === bdf && s.covers === 'select') via = 'the device'
-      else if (s.covers === 'range' && s.device && s.rangeEnd && s.segment === segment) {
-        const lo = requesterId(s.device)
-        const hi = requesterId(s.rangeEnd)
-        if (id >= lo && id <= hi) via = `devices ${s.device} to ${s.rangeEnd}`
-      }
-      if (via)
-        out.push({
-          source: 'IVMD',
-          table: t.name,
-          offset: s.offset,
-          start: s.start,
-          end: endOf(s.start, s.size),
-          via,
-        })
-    }
-  }
-  return out
-}
-
-function endOf(start: Hex, size: Hex): Hex {
-  const s = BigInt(start)
-  const n = BigInt(size)
-  return `0x${(n === 0n ? s : s + n - 1n).toString(16)}`
 }
