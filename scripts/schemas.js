@@ -17,6 +17,7 @@ export const SCHEMAS = {
   manifest: ['src/sysfs/root.ts', 'SnapshotManifest'],
   status: ['src/model/status.ts', 'StatusRecord'],
   units: ['src/model/units.ts', 'UnitList'],
+  firmware: ['src/model/firmware.ts', 'FirmwareRecord'],
   unit: ['src/model/units.ts', 'UnitRecord'],
   groups: ['src/model/groups.ts', 'GroupList'],
   group: ['src/model/groups.ts', 'GroupRecord'],

@@ -14,3 +14,6 @@ export type Bdf = string
  * @pattern ^0x[0-9a-f]+$
  */
 export type Hex = string
+
+/** A number as the JSON contract writes registers and addresses: "0x" and lowercase hex. */
+export const hex = (v: bigint | number): Hex => `0x${v.toString(16)}`

@@ -2,7 +2,7 @@ import {AmdViFeatures, decodeAmdViEfr} from '../decode/amdvi.js'
 import {parseVtdRegisters, VtdRegisters} from '../decode/vtd.js'
 import {HwInfo, Iommufd} from '../iommufd/iommufd.js'
 import * as U from '../native/uapi/iommufd.js'
-import {Hex} from '../records.js'
+import {hex, Hex} from '../records.js'
 import {VfioCdev} from '../vfio/cdev.js'
 import {VfioLocation} from '../vfio/locate.js'
 
@@ -35,8 +35,6 @@ const TYPES: Record<number, string> = {
   [U.IOMMU_HW_INFO_TYPE_ARM_SMMUV3]: 'arm-smmuv3',
   [U.IOMMU_HW_INFO_TYPE_AMD]: 'amd',
 }
-
-export const hex = (v: bigint | number): Hex => `0x${v.toString(16)}`
 
 /** Binds the device to a fresh iommufd, asks IOMMU_GET_HW_INFO and the IOVA ranges, and lets go. */
 export function readHwInfo(loc: VfioLocation): HwInfoRecord {

@@ -8,7 +8,7 @@ import * as V from '../native/uapi/vfio.js'
 import {deviceInfo, VfioCdev} from '../vfio/cdev.js'
 import {VfioContainer, VfioGroup} from '../vfio/legacy.js'
 import {VfioLocation} from '../vfio/locate.js'
-import {hex} from './hwinfo.js'
+import {hex} from '../records.js'
 
 export type StepResult = 'ok' | 'unsupported' | 'failed' | 'skipped'
 
