@@ -8,12 +8,13 @@
 // - Arm SMMUv3: drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.{c,h} (arm_smmu_evtq_thread, EVTQ_*,
 //   EVT_ID_*, event_str); SMMUv2: drivers/iommu/arm/arm-smmu/arm-smmu.{c,h} (the context fault
 //   handler and ARM_SMMU_CB_FSR_*, ARM_SMMU_CB_FSYNR0_WNR).
+// - virtio-iommu: drivers/iommu/virtio-iommu.c (viommu_fault_handler).
 // Pure: text in, records out. A line that names an IOMMU event but does not parse is kept as
 // raw text (kind 'unparsed'); no field is ever guessed.
 
 import {Bdf, Hex} from '../records.js'
 
-export type FaultVendor = 'intel-vtd' | 'amd-vi' | 'arm-smmu-v3' | 'arm-smmu'
+export type FaultVendor = 'intel-vtd' | 'amd-vi' | 'arm-smmu-v3' | 'arm-smmu' | 'virtio-iommu'
 
 /**
  * dma: a DMA request the IOMMU refused; interrupt: an interrupt-remapping fault; event: another
@@ -534,6 +535,58 @@ function decodeSmmuV3Decoded(text: string): DecodedFault | null {
 }
 
 // ---------------------------------------------------------------------------------------------
+// virtio-iommu (drivers/iommu/virtio-iommu.c)
+
+/**
+ * "virtio_iommu virtio0: page fault from EP 24 at 0xbadc000 [R]": the reason string
+ * viommu_fault_handler() prints for VIRTIO_IOMMU_FAULT_R_* ("page" for R_MAPPING), the endpoint
+ * id, and the address with the R, W, X flags when the device gave one.
+ */
+const VIRTIO_FAULT =
+  /^(?:\S+ (\S+): )?(\w+(?: \w+)?) fault from EP (\d+)(?: PASID (\d+))?(?: at (0x[0-9a-fA-F]+) \[([RWX]*)\])?\s*$/
+const VIRTIO_REASONS: Record<string, string> = {
+  unknown: 'VIRTIO_IOMMU_FAULT_R_UNKNOWN',
+  domain: 'VIRTIO_IOMMU_FAULT_R_DOMAIN',
+  page: 'VIRTIO_IOMMU_FAULT_R_MAPPING',
+}
+
+function decodeVirtio(text: string): DecodedFault | null {
+  const m = VIRTIO_FAULT.exec(text)
+  if (!m) return null
+  const [, unit, reason, ep, pasid, address, rwx] = m
+  const endpoint = Number(ep)
+  // For a PCI endpoint the id is its requester ID (bus << 8 | devfn) in segment 0.
+  const bdf =
+    endpoint <= 0xffff
+      ? `0000:${(endpoint >> 8).toString(16).padStart(2, '0')}:${((endpoint >> 3) & 0x1f).toString(16).padStart(2, '0')}.${endpoint & 7}`
+      : null
+  return {
+    ...blank(text),
+    vendor: 'virtio-iommu',
+    kind: reason === 'page' ? 'dma' : 'event',
+    requester: `EP ${ep}`,
+    bdf,
+    segmentAssumed: bdf !== null,
+    unit: unit ?? null,
+    reason: {
+      code: null,
+      name: `${reason} fault`,
+      table: VIRTIO_REASONS[reason!] ?? 'not a VIRTIO_IOMMU_FAULT_R_* reason',
+    },
+    address: address ? hexText(address) : null,
+    pasid: pasid === undefined ? null : hex(Number(pasid)),
+    access: rwx?.includes('W') ? 'write' : rwx?.includes('R') ? 'read' : null,
+    flags:
+      rwx === undefined
+        ? null
+        : {
+            raw: hex((rwx.includes('R') ? 1 : 0) | (rwx.includes('W') ? 2 : 0) | (rwx.includes('X') ? 4 : 0)),
+            set: [...rwx],
+          },
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Lines and the parser's state
 
 /** "nvme 0000:01:00.0: " (dev_printk of a PCI device) or "iommu ivhd0: " (of the IOMMU itself). */
@@ -564,10 +617,11 @@ const SUPPRESSING: [RegExp, FaultVendor][] = [
   [/^amd_iommu_|^iommu_print_event$/, 'amd-vi'],
   [/^arm_smmu_(?:evtq|handle_evt|decode_event|dump_event)/, 'arm-smmu-v3'],
   [/^arm_smmu_context_fault$/, 'arm-smmu'],
+  [/^viommu_/, 'virtio-iommu'],
 ]
 
 /** A cheap test that a message may be an IOMMU line at all: most of a log is not. */
-const CANDIDATE = /DMAR|dmar|AMD-Vi|arm-smmu|callbacks suppressed/
+const CANDIDATE = /DMAR|dmar|AMD-Vi|arm-smmu|callbacks suppressed|fault from EP/
 
 /** The beginnings of IOMMU fault lines: a line that has one but does not parse is kept raw. */
 const FAULTISH = [
@@ -672,7 +726,8 @@ export class FaultDecoder<T = undefined> {
       }
       return vtd
     }
-    const decoded = decodeAmd(text, prefix) ?? decodeSmmuV2(text) ?? decodeSmmuV3Decoded(text)
+    const decoded =
+      decodeAmd(text, prefix) ?? decodeSmmuV2(text) ?? decodeSmmuV3Decoded(text) ?? decodeVirtio(text)
     if (decoded) return decoded
     if (FAULTISH.some((re) => re.test(text))) {
       const vendor: FaultVendor | null = /AMD-Vi/.test(text)

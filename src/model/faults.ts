@@ -435,6 +435,12 @@ function adviseFault(r: DecodedFault): FaultAdvice {
         default:
           return UNKNOWN
       }
+    case 'virtio-iommu':
+      return r.reason?.name === 'page fault'
+        ? UNMAPPED
+        : r.reason?.name === 'domain fault'
+          ? NOT_ATTACHED
+          : UNKNOWN
     case 'arm-smmu':
       return r.flags?.set.some((b) => b === 'TF' || b === 'PF' || b === 'AFF') ? UNMAPPED : UNKNOWN
     default:

@@ -7,6 +7,7 @@ const VENDOR: Record<string, string> = {
   'amd-vi': 'AMD-Vi',
   'arm-smmu-v3': 'SMMUv3',
   'arm-smmu': 'SMMU',
+  'virtio-iommu': 'virtio-iommu',
 }
 
 function when(t: LogTime): string | null {

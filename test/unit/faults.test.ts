@@ -116,6 +116,15 @@ describe('decoding', () => {
     assert.equal(odd!.fault.unit, 'ivhd0')
   })
 
+  it('virtio-iommu: the endpoint id as a PCI requester ID, the R/W flags as the access', () => {
+    const [r] = decodeAll(['virtio_iommu virtio0: page fault from EP 32 at 0xbadc000 [W]'])
+    assert.equal(r!.fault.bdf, '0000:00:04.0')
+    assert.equal(r!.fault.access, 'write')
+    assert.equal(r!.fault.address, '0xbadc000')
+    assert.equal(r!.fault.unit, 'virtio0')
+    assert.equal(r!.fault.reason?.table, 'VIRTIO_IOMMU_FAULT_R_MAPPING')
+  })
+
   it('counts "callbacks suppressed" of the IOMMU drivers only', () => {
     const r = collect([
       '[ 1.0] dmar_fault: 46 callbacks suppressed',
