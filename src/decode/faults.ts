@@ -283,7 +283,17 @@ function decodeVtd(text: string): DecodedFault | null {
     const set = bits(value, VTD_FSTS_BITS)
     // FRI (15:8): the fault recording register the hardware filled first.
     if (value & 0x02) set.push(`FRI=${(value >> 8) & 0xff}`)
-    return {...blank(text), vendor: 'intel-vtd', kind: 'fault-status', flags: {raw: hex(value), set}}
+    return {
+      ...blank(text),
+      vendor: 'intel-vtd',
+      kind: 'fault-status',
+      reason: {
+        code: hex(value),
+        name: `fault status ${set.join(' ') || 'clear'}`,
+        table: 'DMA_FSTS_* (intel/iommu.h)',
+      },
+      flags: {raw: hex(value), set},
+    }
   }
   return null
 }

@@ -20,7 +20,7 @@ function who(g: Pick<FaultGroup, 'bdf' | 'requester' | 'unit' | 'streamId'>): st
   if (g.bdf) return g.bdf
   if (g.requester) return g.requester
   const parts = [g.unit, g.streamId && `sid ${g.streamId}`].filter(Boolean)
-  return parts.length ? parts.join(' ') : 'unknown'
+  return parts.length ? parts.join(' ') : 'the unit'
 }
 
 function reasonText(g: Pick<FaultGroup, 'reason'>): string | null {
