@@ -182,8 +182,11 @@ const VTD_FSTS_BITS: [number, string][] = [
   [0x80, 'PRO'],
 ]
 
-/** The requester "[bb:dd.f]", printed "%02x:%02x.%d", some kernels with 0x before each field. */
-const VTD_REQUESTER = String.raw`\[((?:0x)?[0-9a-fA-F]{1,2}):((?:0x)?[0-9a-fA-F]{1,2})\.((?:0x)?[0-7])\]`
+/**
+ * The requester "[bb:dd.f]", printed "%02x:%02x.%d", some kernels with 0x before each field;
+ * 7.x kernels print the segment too ("[0000:00:0a.0]").
+ */
+const VTD_REQUESTER = String.raw`\[(?:([0-9a-fA-F]{4}):)?((?:0x)?[0-9a-fA-F]{1,2}):((?:0x)?[0-9a-fA-F]{1,2})\.((?:0x)?[0-7])\]`
 /** The reason "[fault reason 06]" (older kernels, %02d: decimal) or "[fault reason 0x06]" (hex). */
 const VTD_REASON = String.raw`\[fault reason ((?:0x[0-9a-fA-F]+)|[0-9]+)\]\s*(.*)`
 const VTD_DMA = new RegExp(
@@ -200,15 +203,21 @@ const reasonNumber = (s: string) =>
   s.startsWith('0x') ? Number.parseInt(s.slice(2), 16) : Number.parseInt(s, 10)
 const fieldNumber = (s: string) => Number.parseInt(s.replace(/^0x/, ''), 16)
 
-function vtdRequester(bus: string, dev: string, fn: string): {requester: string; bdf: Bdf | null} {
+function vtdRequester(
+  seg: string | undefined,
+  bus: string,
+  dev: string,
+  fn: string,
+): {requester: string; bdf: Bdf | null; segmentAssumed: boolean} {
   const b = fieldNumber(bus)
   const d = fieldNumber(dev)
   const f = fieldNumber(fn)
-  const requester = `${bus}:${dev}.${fn}`
-  if (b > 0xff || d > 0x1f || f > 7) return {requester, bdf: null}
+  const requester = `${seg ? `${seg}:` : ''}${bus}:${dev}.${fn}`
+  if (b > 0xff || d > 0x1f || f > 7) return {requester, bdf: null, segmentAssumed: false}
   return {
     requester,
-    bdf: `0000:${b.toString(16).padStart(2, '0')}:${d.toString(16).padStart(2, '0')}.${f}`,
+    bdf: `${(seg ?? '0000').toLowerCase()}:${b.toString(16).padStart(2, '0')}:${d.toString(16).padStart(2, '0')}.${f}`,
+    segmentAssumed: seg === undefined,
   }
 }
 
@@ -242,8 +251,8 @@ function bits(value: number, table: [number, string][]): string[] {
 function decodeVtd(text: string): DecodedFault | null {
   let m = VTD_DMA.exec(text)
   if (m) {
-    const [, type, pasidForm, newPasid, bus, dev, fn, oldPasid, addr, reasonText, printed] = m
-    const who = vtdRequester(bus!, dev!, fn!)
+    const [, type, pasidForm, newPasid, seg, bus, dev, fn, oldPasid, addr, reasonText, printed] = m
+    const who = vtdRequester(seg, bus!, dev!, fn!)
     // "PASID ffffffff" is how older kernels printed "no PASID" (pasid -1 as %x).
     const pasidRaw = newPasid ?? oldPasid
     const pasid = pasidForm === 'NO_PASID' || !pasidRaw || /^f{8}$/i.test(pasidRaw) ? null : hexText(pasidRaw)
@@ -253,7 +262,6 @@ function decodeVtd(text: string): DecodedFault | null {
       vendor: 'intel-vtd',
       kind: 'dma',
       ...who,
-      segmentAssumed: who.bdf !== null,
       reason: reason && {code: reason.code, name: reason.name, table: reason.table},
       printedReason: printed?.trim() || null,
       address: hexText(addr!),
@@ -263,15 +271,14 @@ function decodeVtd(text: string): DecodedFault | null {
   }
   m = VTD_INTR.exec(text)
   if (m) {
-    const [, bus, dev, fn, index, reasonText, printed] = m
-    const who = vtdRequester(bus!, dev!, fn!)
+    const [, seg, bus, dev, fn, index, reasonText, printed] = m
+    const who = vtdRequester(seg, bus!, dev!, fn!)
     const reason = reasonText ? vtdFaultReason(reasonNumber(reasonText)) : null
     return {
       ...blank(text),
       vendor: 'intel-vtd',
       kind: 'interrupt',
       ...who,
-      segmentAssumed: who.bdf !== null,
       reason: reason && {code: reason.code, name: reason.name, table: reason.table},
       printedReason: printed?.trim() || null,
       index: hexText(index!),

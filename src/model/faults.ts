@@ -55,6 +55,8 @@ export interface FaultGroup {
   kind: FaultKind
   requester: string | null
   bdf: Bdf | null
+  /** The line printed no PCI segment: 0000 was assumed. */
+  segmentAssumed: boolean
   unit: string | null
   /** The driver the line's own prefix names ("nvme 0000:01:00.0: AMD-Vi: ..."). */
   driver: string | null
@@ -284,6 +286,7 @@ export class FaultCollector {
         kind: r.kind,
         requester: r.requester,
         bdf: r.bdf,
+        segmentAssumed: r.segmentAssumed,
         unit: r.unit,
         driver: r.driver,
         streamId: r.streamId,

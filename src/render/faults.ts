@@ -89,8 +89,7 @@ export function renderFaults(r: FaultsReport): string {
         `  bridge   reported under ${b.bridge}'s requester ID: any device behind it may have made the request: ${b.devices.join(', ') || 'none found'}`,
       )
     }
-    if (g.device && g.bdf && g.vendor === 'intel-vtd')
-      out.push(dim('  note     VT-d lines print no PCI segment: 0000 assumed'))
+    if (g.segmentAssumed) out.push(dim('  note     the line prints no PCI segment: 0000 assumed'))
     for (const region of g.inReservedRegions) {
       out.push(
         `  region   the address is inside the group's reserved region ${region.start}-${region.end} (${region.type})`,

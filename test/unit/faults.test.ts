@@ -73,6 +73,15 @@ describe('decoding', () => {
     assert.equal(vtdFaultReason(0x99).code, '0x99')
   })
 
+  it('reads the segment 7.x kernels print in the requester, and PASID 0x0 as PASID 0', () => {
+    const [r] = decodeAll([
+      'DMAR: [DMA Read PASID 0x0] Request device [0001:00:0a.0] fault addr 0xbadc000 [fault reason 0x06] PTE Read access is not set',
+    ])
+    assert.equal(r!.fault.bdf, '0001:00:0a.0')
+    assert.equal(r!.fault.segmentAssumed, false)
+    assert.equal(r!.fault.pasid, '0x0')
+  })
+
   it("joins the oldest kernels' two-line VT-d fault", () => {
     const [r, ...rest] = decodeAll([
       'DMAR:[DMA Read] Request device [00:02.0] fault addr 8900a000 ',

@@ -67,7 +67,7 @@ interface KernelFault {
   line: string
 }
 
-/** The kernel's VT-d fault lines for a requester, as dmar.c prints them ("[DMA Read NO_PASID] ..."). */
+/** The kernel's VT-d fault lines for a requester, as dmar.c prints them ("[DMA Read PASID 0x0] Request device [0000:00:0a.0] ..." in 7.2). */
 function kernelVtdFaults(dmesg: string, bdf: string): KernelFault[] {
   const [, bus, devfn] = /^[0-9a-f]{4}:([0-9a-f]{2}):([0-9a-f]{2}\.[0-7])$/.exec(bdf) as unknown as [
     string,
@@ -75,7 +75,7 @@ function kernelVtdFaults(dmesg: string, bdf: string): KernelFault[] {
     string,
   ]
   const re = new RegExp(
-    String.raw`DMAR: \[DMA (Read|Write)[^\]]*\] Request device \[${bus}:${devfn.replace('.', '\\.')}\] fault addr (0x[0-9a-f]+) \[fault reason (0x[0-9a-f]+)\] (.*)$`,
+    String.raw`DMAR: \[DMA (Read|Write)[^\]]*\] Request device \[(?:0000:)?${bus}:${devfn.replace('.', '\\.')}\] fault addr (0x[0-9a-f]+) \[fault reason (0x[0-9a-f]+)\] (.*)$`,
     'gm',
   )
   return [...dmesg.matchAll(re)].map((m) => ({
