@@ -44,6 +44,8 @@ export const SCHEMAS = {
   'fds-send': ['src/handoff/records.ts', 'FdsSendRecord'],
   'fds-receive': ['src/handoff/records.ts', 'FdsReceiveRecord'],
   'fds-header': ['src/handoff/fds.ts', 'FdsHeader'],
+  faults: ['src/model/faults.ts', 'FaultsReport'],
+  fault: ['src/model/faults.ts', 'FaultLine'],
 }
 
 fs.mkdirSync(path.join(repo, 'schemas'), {recursive: true})

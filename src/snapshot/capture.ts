@@ -3,6 +3,7 @@ import * as path from 'node:path'
 
 import {errnoOf} from '../errors.js'
 import {GROUPS_DIR, PCI_DEVICES_DIR, UNITS_DIR} from '../sysfs/inventory.js'
+import {captureKmsg, KMSG} from '../sysfs/kmsg.js'
 import {DevNode, MANIFEST_NAME, Root, SnapshotManifest, Unreadable} from '../sysfs/root.js'
 
 /**
@@ -86,6 +87,7 @@ export function captureTree(src: Root, dest: string, tool: string): SnapshotMani
   copy.hugepages()
   for (const file of [...PROC_FILES, ...FIRMWARE_TABLES]) copy.file(file)
   copy.kernelFiles()
+  copy.kernelLog()
   const devNodes = copy.devNodes()
 
   const unreadable = mergeUnreadable(src.manifest?.unreadable ?? [], copy.unreadable)
@@ -186,6 +188,23 @@ class TreeCopier {
     if (!release || release.includes('/')) return
     this.file(`/boot/config-${release}`)
     this.file(`/lib/modules/${release}/modules.builtin`)
+  }
+
+  /**
+   * The kernel log, for `faults`: a live host's newest records (at most KMSG_SNAPSHOT_BYTES) as
+   * /dev/kmsg gives them, kept as a regular file at that path; a snapshot's copy as it is.
+   */
+  kernelLog(): void {
+    if (!this.src.isLive) return this.file(KMSG)
+    let data: Buffer
+    try {
+      data = captureKmsg()
+    } catch (error) {
+      this.unreadable.push({path: KMSG, reason: describeReadError(error)})
+      return
+    }
+    fs.mkdirSync(path.dirname(this.dest + KMSG), {recursive: true})
+    fs.writeFileSync(this.dest + KMSG, data)
   }
 
   /** Every module directory (loaded or built in), and the parameters of the ones that matter here. */

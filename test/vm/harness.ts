@@ -23,6 +23,11 @@ export interface GuestOptions {
   shareDir?: string
   /** Extra kernel command line. */
   append?: string
+  /**
+   * QEMU arguments added after the topology's, for a device one test needs (faults.test.ts adds
+   * QEMU's edu), so that the topology, and the fixtures captured from it, stay as they are.
+   */
+  qemu?: string[]
 }
 
 export interface GuestResult {
@@ -114,6 +119,7 @@ export async function runInGuest(topology: TopologyName, opts: GuestOptions): Pr
         `console=ttyS0 panic=-1 quiet loglevel=4 no_timer_check ${topo.append} ${opts.append ?? ''}`.trim(),
       ],
       ...topo.qemu,
+      ...(opts.qemu ?? []),
       ...virtfs('host', '/', true, 0x10),
       ...virtfs('scratch', scratch, false, 0x11),
       ...(opts.shareDir ? virtfs('share', opts.shareDir, false, 0x12) : []),
