@@ -1,4 +1,5 @@
 import {ExitCode, IommuctlError} from '../errors.js'
+import {directGroups} from '../model/direct.js'
 import {allowsVfio} from '../model/groups.js'
 import {PciTopology, PCI_CLASS_BRIDGE_PCI} from '../model/topology.js'
 import {Bdf} from '../records.js'
@@ -338,6 +339,19 @@ export function bind(root: Root, bdfs: string[], opts: BindOptions): ChangeRepor
   const modules = [...new Set(todo.map((c) => c.to.driver!))].filter(
     (d) => driverAvailability(root, d) === 'module',
   )
+  // The kernel lets vfio-pci bind a device it will not give a VFIO domain (require_direct): say so.
+  const vfioGroups = [
+    ...new Set(changes.filter((c) => isVfioDriver(c.to.driver) && c.group !== null).map((c) => c.group!)),
+  ]
+  const direct = directGroups(
+    root,
+    ch.topology,
+    vfioGroups.map((id) => ({id, devices: ch.groupMembers(id)})),
+  ).filter((d) => d.mapping.requiresDirect)
+  const directWarnings = direct.map(
+    (d) =>
+      `group ${d.id}: ${d.mapping.summary}; vfio-pci will bind, but opening the device for a VM fails with EINVAL`,
+  )
   ch.open()
   try {
     return ch.execute({
@@ -348,7 +362,7 @@ export function bind(root: Root, bdfs: string[], opts: BindOptions): ChangeRepor
       ],
       skipped,
       forced,
-      warnings: ch.factsWarning(),
+      warnings: [...ch.factsWarning(), ...directWarnings],
       none: `Nothing to do: ${changes.map((c) => c.bdf).join(', ')} already on ${target}.`,
       plan: `Would move ${list(todo)} to ${target}.`,
       done: `Moved ${list(todo)} to ${target}; \`iommuctl devices restore\` gives ${todo.length > 1 ? 'them' : 'it'} back.`,

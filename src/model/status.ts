@@ -5,6 +5,8 @@ import {GroupSummary, listGroups, listUnits, UnitSummary, UNITS_DIR} from '../sy
 import {kernelConfig} from '../sysfs/kconfig.js'
 import {parseMemlock} from '../sysfs/limits.js'
 import {DevNode, Root} from '../sysfs/root.js'
+import {directGroups} from './direct.js'
+import {PciTopology} from './topology.js'
 import {formatBytes} from './units-of-measure.js'
 
 export type CheckResult = 'pass' | 'warn' | 'fail' | 'skip'
@@ -55,6 +57,7 @@ export function readStatus(root: Root, opts: StatusOptions): StatusRecord {
     domainTypes(ctx),
     interruptRemapping(ctx),
     vfioSupport(ctx),
+    directMapped(ctx),
     lockedMemory(ctx, opts.vmMemory),
     hugepages(ctx, opts.vmMemory),
   ]
@@ -350,6 +353,44 @@ function vfioSupport(ctx: Context): Check {
     )
   }
   return check('vfio.support', title, 'pass', summary, evidence)
+}
+
+/** drivers/iommu/iommu.c require_direct: a group with a direct reserved region cannot go to VFIO. */
+function directMapped(ctx: Context): Check {
+  const title = 'Firmware 1:1 mappings (RMRR, IVMD) that keep devices from VFIO'
+  if (!ctx.hasIommu) return skipNoIommu('vfio.direct-mapped', title)
+  const found = directGroups(ctx.root, new PciTopology(ctx.root), ctx.groups)
+  const evidence: Evidence[] = found.length
+    ? found.map((f) => ({
+        path: f.path,
+        value: f.mapping.reserved.map((r) => `${r.start} ${r.end} ${r.type}`).join('; '),
+      }))
+    : [{path: '/sys/kernel/iommu_groups/*/reserved_regions', value: 'no direct or direct-relaxable region'}]
+  const blocked = found.filter((f) => f.mapping.requiresDirect)
+  const relaxed = found.filter((f) => !f.mapping.requiresDirect)
+  const relaxedText = relaxed.length
+    ? `group${relaxed.length > 1 ? 's' : ''} ${relaxed.map((f) => f.id).join(', ')}: relaxable 1:1 regions only (USB or graphics), VFIO may take ${relaxed.length > 1 ? 'them' : 'it'}`
+    : ''
+  if (blocked.length === 0)
+    return check(
+      'vfio.direct-mapped',
+      title,
+      'pass',
+      relaxedText || 'no group has a direct (1:1) reserved region',
+      evidence,
+    )
+  const named = (f: (typeof found)[number]) => {
+    const devs = [...new Set(f.mapping.firmware.flatMap((r) => r.devices))]
+    return `group ${f.id}${devs.length ? ` (${devs.join(', ')})` : ''}`
+  }
+  return check(
+    'vfio.direct-mapped',
+    title,
+    'warn',
+    `${blocked.map(named).join(', ')}: the firmware requires a 1:1 mapping, so the kernel refuses ${blocked.length > 1 ? 'them' : 'it'} to VFIO and iommufd${relaxedText ? `; ${relaxedText}` : ''}`,
+    evidence,
+    'Leave these devices with the host, or ask the platform vendor for firmware without the RMRR/IVMD (some have a setting for it, e.g. legacy USB or a shared-memory feature); `iommuctl groups show ID` and `iommuctl firmware` show the region and its source.',
+  )
 }
 
 function describeNode(n: DevNode): string {

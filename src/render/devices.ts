@@ -1,4 +1,6 @@
 import type {DeviceRecord, IdName} from '../model/devices.js'
+import type {DeviceDetail} from '../model/direct.js'
+import {renderDirectMapping} from './groups.js'
 import {ACS_NAMES} from '../model/topology.js'
 import {bold, fields, table} from './style.js'
 
@@ -41,8 +43,8 @@ export function capabilityList(d: DeviceRecord): string {
   return names.filter(Boolean).join(' ') || '-'
 }
 
-/** `devices show`: the device's facts, then each capability decoded. */
-export function renderDevice(d: DeviceRecord): string {
+/** `devices show`: the device's facts, each capability decoded, then the firmware's 1:1 regions. */
+export function renderDevice(d: DeviceDetail): string {
   const idName = (x: IdName | null) => (x ? `${x.name ?? 'unknown'} [${x.id.slice(2)}]` : null)
   const lines = [
     fields([
@@ -87,6 +89,7 @@ export function renderDevice(d: DeviceRecord): string {
       `  SR-IOV  ${c.sriov ? oneLine(c.sriov) : 'absent'}`,
     )
   }
+  lines.push(renderDirectMapping(d.directMapping))
   return lines.join('\n')
 }
 

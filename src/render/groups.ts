@@ -1,3 +1,4 @@
+import type {DirectMapping, GroupDetail} from '../model/direct.js'
 import type {GroupRecord} from '../model/groups.js'
 import {bold, fields, table} from './style.js'
 
@@ -18,7 +19,7 @@ export function renderGroups(groups: GroupRecord[]): string {
 }
 
 /** `groups show`: the group, its devices, what keeps VFIO from it, why they share it, reserved regions. */
-export function renderGroup(g: GroupRecord): string {
+export function renderGroup(g: GroupDetail): string {
   const out = [
     fields([
       ['group', g.id],
@@ -59,6 +60,29 @@ export function renderGroup(g: GroupRecord): string {
           g.reservedRegions.map((r) => [r.start, r.end, r.type]),
         )
       : '  none',
+    renderDirectMapping(g.directMapping),
   )
+  return out.join('\n')
+}
+
+/** The firmware's 1:1 regions and what follows for VFIO, as `groups show` and `devices show` end. */
+export function renderDirectMapping(m: DirectMapping): string {
+  const out = [`\n${bold('direct-mapped regions (firmware RMRR / IVMD)')}`]
+  if (m.firmware.length)
+    out.push(
+      table(
+        ['SOURCE', 'START', 'END', 'DEVICES', 'KERNEL'],
+        m.firmware.map((f) => [
+          `${f.structure} ${f.table}+0x${f.offset.toString(16)}`,
+          f.start,
+          f.end,
+          f.devices.join(' '),
+          f.relaxable ? 'relaxable (USB or graphics)' : 'direct',
+        ]),
+      ),
+    )
+  else out.push('  none in the firmware tables')
+  if (m.summary) out.push(`  ${m.requiresDirect ? 'blocks VFIO' : 'vfio'}: ${m.summary}`)
+  for (const n of m.notes) out.push(`  note: ${n}`)
   return out.join('\n')
 }

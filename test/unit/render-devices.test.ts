@@ -1,13 +1,17 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
-import {DeviceRecord, deviceRecord, readDevices} from '../../src/model/devices.js'
+import {deviceRecord, readDevices} from '../../src/model/devices.js'
+import {DeviceDetail, deviceDetail} from '../../src/model/direct.js'
 import {PciTopology} from '../../src/model/topology.js'
 import {renderDevice, renderDevices, unreadableConfigWarning} from '../../src/render/devices.js'
 import {column, fixtureRoot, lineOf, plain} from '../helpers/roots.js'
 
 const devices = (name: string) => readDevices(new PciTopology(fixtureRoot(name)), {})
-const device = (name: string, bdf: string) => deviceRecord(new PciTopology(fixtureRoot(name)), bdf)!
+const device = (name: string, bdf: string) => {
+  const topology = new PciTopology(fixtureRoot(name))
+  return deviceDetail(fixtureRoot(name), topology, deviceRecord(topology, bdf)!)
+}
 
 describe('renderDevices', () => {
   const intel = devices('intel')
@@ -86,7 +90,7 @@ describe('renderDevice', () => {
   })
 
   it('a hand-made conventional device: names, keys aligned, absent facts as -', () => {
-    const d: DeviceRecord = {
+    const d: DeviceDetail = {
       ...device('intel', '0000:00:07.0'),
       vendor: {id: '0x8086', name: null},
       driverOverride: 'vfio-pci',

@@ -1,4 +1,4 @@
-// renderFirmware over a DMAR built here from the VT-d specification's field layout (chapter 8:
+// renderFirmware over a DMAR built from the VT-d specification's field layout (test/helpers/dmar.ts:
 // the 48-byte DMAR header, a DRHD, an RMRR with one endpoint scope) plus a structure of a type
 // the specification does not define, which must be shown, not dropped.
 import assert from 'node:assert/strict'
@@ -6,34 +6,15 @@ import {describe, it} from 'node:test'
 
 import {decodeDmar} from '../../src/decode/dmar.js'
 import {renderFirmware} from '../../src/render/firmware.js'
+import {dmarTable, drhd, endpointScope, rmrr, unknownStructure} from '../helpers/dmar.js'
 import {lineOf, plain} from '../helpers/roots.js'
 
-function dmar(): Buffer {
-  const drhd = Buffer.alloc(16)
-  drhd.writeUInt16LE(0, 0) // type DRHD
-  drhd.writeUInt16LE(16, 2)
-  drhd[4] = 1 // INCLUDE_PCI_ALL
-  drhd.writeBigUInt64LE(0xfed90000n, 8)
-  const rmrr = Buffer.alloc(32)
-  rmrr.writeUInt16LE(1, 0) // type RMRR
-  rmrr.writeUInt16LE(32, 2)
-  rmrr.writeBigUInt64LE(0x7c000000n, 8)
-  rmrr.writeBigUInt64LE(0x7fffffffn, 16)
-  Buffer.from([1, 8, 0, 0, 0, 0, 0x14, 0]).copy(rmrr, 24) // endpoint, bus 0, device 14h function 0
-  const unknown = Buffer.alloc(8)
-  unknown.writeUInt16LE(9, 0)
-  unknown.writeUInt16LE(8, 2)
-  const body = Buffer.concat([Buffer.alloc(48), drhd, rmrr, unknown])
-  body.write('DMAR', 0, 'latin1')
-  body.writeUInt32LE(body.length, 4)
-  body[8] = 1
-  body[36] = 38 // 39-bit addresses
-  body[37] = 1 // INTR_REMAP
-  let sum = 0
-  for (const b of body) sum = (sum + b) & 0xff
-  body[9] = (0x100 - sum) & 0xff
-  return body
-}
+const dmar = () =>
+  dmarTable([
+    drhd(0xfed90000n),
+    rmrr(0x7c000000n, 0x7fffffffn, [endpointScope(0, [0x14, 0])]),
+    unknownStructure(9),
+  ])
 
 describe('renderFirmware', () => {
   const table = decodeDmar(dmar())

@@ -1,11 +1,17 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
-import {GroupRecord, readGroup, readGroups} from '../../src/model/groups.js'
+import {GroupDetail, groupDetail} from '../../src/model/direct.js'
+import {readGroup, readGroups} from '../../src/model/groups.js'
+import {PciTopology} from '../../src/model/topology.js'
 import {renderGroup, renderGroups} from '../../src/render/groups.js'
 import {column, fixtureRoot, lineOf, plain} from '../helpers/roots.js'
 
-const group = (name: string, id: number) => readGroup(fixtureRoot(name), id)!
+const group = (name: string, id: number) => {
+  const root = fixtureRoot(name)
+  const topology = new PciTopology(root)
+  return groupDetail(root, topology, readGroup(root, id, topology)!)
+}
 
 /** The lines under a bold section title, up to the next blank line. */
 function section(text: string, title: string): string[] {
@@ -73,7 +79,7 @@ describe('renderGroup', () => {
   })
 
   it('a viable group with no reserved regions and no sharing, by hand', () => {
-    const g: GroupRecord = {
+    const g: GroupDetail = {
       ...group('intel', 1),
       viable: true,
       blockers: [],
@@ -87,7 +93,7 @@ describe('renderGroup', () => {
   })
 
   it('sharing without a cause it can name gives the summary instead', () => {
-    const g: GroupRecord = {...group('intel', 5), sharing: {causes: [], summary: 'the kernel merged them'}}
+    const g: GroupDetail = {...group('intel', 5), sharing: {causes: [], summary: 'the kernel merged them'}}
     assert.deepEqual(section(plain(renderGroup(g)), 'why these devices share a group'), [
       '  the kernel merged them',
     ])

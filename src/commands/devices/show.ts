@@ -1,7 +1,8 @@
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../base-command.js'
-import {DeviceRecord, deviceRecord} from '../../model/devices.js'
+import {deviceRecord} from '../../model/devices.js'
+import {DeviceDetail, deviceDetail} from '../../model/direct.js'
 import {PciTopology} from '../../model/topology.js'
 import {renderDevice} from '../../render/devices.js'
 import {noSuchDevice, requireBdfs} from '../../sysfs/pci.js'
@@ -14,7 +15,7 @@ export default class DevicesShow extends BaseCommand<typeof DevicesShow> {
     }),
   }
 
-  static description = `Ids and names, class, revision, driver and driver_override, IOMMU group and unit, NUMA node, reset methods, SR-IOV (VFs, or the PF of a VF), the VFIO cdev node, the upstream bridges, and the PCIe capabilities decoded from config space: ACS (each capability and control bit), ATS, PRI, PASID, ARI and SR-IOV. Config space past 64 bytes needs root; the output says which fields are missing and why.`
+  static description = `Ids and names, class, revision, driver and driver_override, IOMMU group and unit, NUMA node, reset methods, SR-IOV (VFs, or the PF of a VF), the VFIO cdev node, the upstream bridges, the firmware's direct-mapped regions (DMAR RMRRs, IVRS IVMDs) that name the device beside the group's direct reserved regions, and whether they keep it from VFIO (a \`direct\` region: the kernel requires a 1:1 mapping; \`direct-relaxable\`, USB and graphics RMRRs: VFIO may take it), and the PCIe capabilities decoded from config space: ACS (each capability and control bit), ATS, PRI, PASID, ARI and SR-IOV. Config space past 64 bytes needs root; the output says which fields are missing and why.`
 
   static examples = [
     {
@@ -25,15 +26,21 @@ export default class DevicesShow extends BaseCommand<typeof DevicesShow> {
       command: "sudo <%= config.bin %> <%= command.id %> 0000:03:00.0 --json | jq '.capabilities.pasid'",
       description: 'Its PASID capability, as JSON.',
     },
+    {
+      command: "<%= config.bin %> <%= command.id %> 0000:00:14.0 --json | jq '.directMapping'",
+      description: 'Does the firmware pin a 1:1 mapping on it (an RMRR) that keeps it from VFIO?',
+    },
   ]
 
   static summary = 'Show one PCI device with its PCIe capabilities decoded.'
 
-  async run(): Promise<DeviceRecord> {
+  async run(): Promise<DeviceDetail> {
     const {bdf} = this.args
     requireBdfs([bdf])
-    const device = deviceRecord(new PciTopology(this.root), bdf)
-    if (!device) throw noSuchDevice(bdf)
+    const topology = new PciTopology(this.root)
+    const record = deviceRecord(topology, bdf)
+    if (!record) throw noSuchDevice(bdf)
+    const device = deviceDetail(this.root, topology, record)
     if (!this.jsonEnabled()) this.log(renderDevice(device))
     return device
   }

@@ -2,7 +2,9 @@ import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../base-command.js'
 import {IommuctlError} from '../../errors.js'
-import {GroupRecord, readGroup} from '../../model/groups.js'
+import {GroupDetail, groupDetail} from '../../model/direct.js'
+import {readGroup} from '../../model/groups.js'
+import {PciTopology} from '../../model/topology.js'
 import {renderGroup} from '../../render/groups.js'
 import {listGroups} from '../../sysfs/inventory.js'
 
@@ -11,7 +13,7 @@ export default class GroupsShow extends BaseCommand<typeof GroupsShow> {
     id: Args.integer({description: 'Group number, as in /sys/kernel/iommu_groups.', min: 0, required: true}),
   }
 
-  static description = `The group's default domain type and IOMMU unit; its devices with driver and name; its reserved regions (start, end, type as the kernel reports them); whether VFIO can use it and, if not, which devices are in the way; and when it holds several devices, why: the conventional PCI bridge, the port without ACS isolation, or the multifunction device without ACS that merges them, found by retracing the kernel's pci_device_group().`
+  static description = `The group's default domain type and IOMMU unit; its devices with driver and name; its reserved regions (start, end, type as the kernel reports them) and the firmware's RMRRs and IVMDs that name its devices, with what follows: a \`direct\` region means the kernel requires a 1:1 mapping and will not give the group to VFIO; whether VFIO can use it and, if not, which devices are in the way; and when it holds several devices, why: the conventional PCI bridge, the port without ACS isolation, or the multifunction device without ACS that merges them, found by retracing the kernel's pci_device_group().`
 
   static examples = [
     {command: '<%= config.bin %> <%= command.id %> 7', description: 'Why are these devices in one group?'},
@@ -23,15 +25,17 @@ export default class GroupsShow extends BaseCommand<typeof GroupsShow> {
 
   static summary = 'Show one IOMMU group: devices, reserved regions, VFIO viability and why devices share it.'
 
-  async run(): Promise<GroupRecord> {
-    const group = readGroup(this.root, this.args.id)
-    if (!group) {
+  async run(): Promise<GroupDetail> {
+    const topology = new PciTopology(this.root)
+    const record = readGroup(this.root, this.args.id, topology)
+    if (!record) {
       const ids = listGroups(this.root).map((g) => g.id)
       throw new IommuctlError('NO_SUCH_GROUP', `No IOMMU group ${this.args.id}.`, {
         path: `/sys/kernel/iommu_groups/${this.args.id}`,
         suggestion: ids.length ? `Groups on this host: ${rangeList(ids)}.` : 'This host has no IOMMU groups.',
       })
     }
+    const group = groupDetail(this.root, topology, record)
     if (!this.jsonEnabled()) this.log(renderGroup(group))
     return group
   }
