@@ -103,6 +103,13 @@ function badRoot(arg: string, message: string, suggestion?: string): IommuctlErr
  * Unpacks a snapshot .tar.gz in two passes over one open file: the first reads only the
  * headers and refuses the archive before anything is written; the second extracts, checking
  * each entry again, since the file may have changed in between.
+ *
+ * The second pass writes each entry before the parser reads the next (node-tar's UnpackSync),
+ * while the file is still streamed: memory stays that of one chunk whatever the count of
+ * entries, and time grows with it linearly. The asynchronous Unpack took entries as fast as the
+ * parser gave them and wrote them later, holding every entry not yet written; empty files cost
+ * the parser nothing, so 200,000 of them outgrew a 256 MiB heap (issue 10), and an abort for
+ * memory runs no cleanup.
  */
 async function unpack(file: string): Promise<TempDir> {
   // Loaded here, not at the top: tar costs about 10 ms of start-up that a directory root never needs.
@@ -115,20 +122,19 @@ async function unpack(file: string): Promise<TempDir> {
       maxDecompressionRatio: MAX_COMPRESSION_RATIO,
       filter: (_p, entry) => scan.admits(entry as Tar.ReadEntry, parser) && false,
     })
-    await pump(handle, file, parser, 'end', scan)
+    await pump(handle, file, parser, scan)
 
     const dir = makeTempDir('iommuctl-root-')
     try {
       const check = new ArchiveCheck()
-      const unpacker: Tar.Unpack = new tar.Unpack({
+      const unpacker: Tar.Unpack = new tar.UnpackSync({
         cwd: dir.path,
         strict: true,
         maxDecompressionRatio: MAX_COMPRESSION_RATIO,
         preserveOwner: false,
         filter: (_p, entry) => check.admits(entry as Tar.ReadEntry, unpacker),
       })
-      // An Unpack closes once every file is written.
-      await pump(handle, file, unpacker, 'close', check)
+      await pump(handle, file, unpacker, check)
     } catch (error) {
       dir.remove()
       throw error
@@ -144,7 +150,6 @@ async function pump(
   handle: fs.promises.FileHandle,
   file: string,
   sink: Tar.Parser,
-  done: 'end' | 'close',
   check: ArchiveCheck,
 ): Promise<void> {
   const source = handle.createReadStream({start: 0, autoClose: false})
@@ -154,7 +159,7 @@ async function pump(
       // first, and an error event with no listener would end the process with a raw stack.
       source.on('error', reject)
       sink.on('error', reject)
-      sink.once(done, resolve)
+      sink.once('end', resolve)
       source.pipe(sink)
     })
   } catch (error) {
