@@ -126,9 +126,15 @@ function readFile(root: Root, file: string, o: FaultLogOptions): FaultsReport {
 async function readStdin(root: Root, o: FaultLogOptions): Promise<FaultsReport> {
   const collector = new FaultCollector(root, {kind: 'stdin', path: null}, o)
   const feeder = new LineFeeder(collector, 'stdin')
-  for await (const chunk of process.stdin) {
-    feeder.push(chunk as Buffer)
-    if (o.stop?.()) break
+  try {
+    for await (const chunk of process.stdin) {
+      feeder.push(chunk as Buffer)
+      if (o.stop?.()) break
+    }
+  } catch (error) {
+    // --follow's SIGINT destroys stdin to stop the wait for its next chunk: the stream then ends
+    // "prematurely", which is the stop asked for, not a failure.
+    if (!o.stop?.()) throw error
   }
   feeder.end()
   return collector.end()
