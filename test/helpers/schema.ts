@@ -20,5 +20,9 @@ export function assertMatchesSchema(name: string, data: unknown): void {
     cache.set(name, validate)
   }
   const ok = validate(data)
-  assert.ok(ok, `output does not match schemas/${name}.json: ${ajv.errorsText(validate.errors)}`)
+  assert.ok(
+    ok,
+    `output does not match schemas/${name}.json: ${ajv.errorsText(validate.errors)}\n` +
+      `output: ${JSON.stringify(data).slice(0, 2000)}`,
+  )
 }

@@ -148,7 +148,8 @@ run held ic hw-info ${E1000E} --json
 kill -TERM $HP; wait $HP; echo $? > $dir/hold.rc
 run free-hold ic hw-info ${E1000E} --json
 
-run start ic session start --json
+# A loaded CI host can take more than the default 30 s to start a daemon in the guest.
+run start ic session start --timeout 180 --json
 run start2 ic session start --json
 run c1 ic domains create ioas --name main --no-huge-pages --json
 run m1 ic domains map main 2M --name buf --json
@@ -180,12 +181,14 @@ ls /run/iommuctl/sessions > $dir/left
 run free-stop ic hw-info ${E1000E} --json
 run nosession ic domains create ioas --json
 run listnone ic domains list --json
-run capstart ic session start --name capped --max-pinned 1M --json
+run capstart ic session start --name capped --max-pinned 1M --timeout 180 --json
 run capc ic domains create ioas --session capped --name m --json
 run capmap ic domains map m 2M --session capped --json
 run capok ic domains map m 512K --session capped --json
-kill -TERM $(cat /run/iommuctl/sessions/capped.pid)
-for i in $(seq 50); do [ -e /run/iommuctl/sessions/capped.sock ] || break; sleep 0.1; done
+CP=$(cat /run/iommuctl/sessions/capped.pid)
+kill -TERM $CP
+# Until the daemon has exited: it removes its socket, then its pid file, on the way out.
+for i in $(seq 300); do kill -0 $CP 2>/dev/null || break; sleep 0.1; done
 ls /run/iommuctl/sessions > $dir/capleft
 run capgone ic session status --session capped --json`,
         900_000,
