@@ -44,7 +44,7 @@ export interface DecodedFault {
    */
   bdf: Bdf | null
   segmentAssumed: boolean
-  /** The reporting unit where the line names one ("ivhd0", "arm-smmu-v3.2.auto", "d00000.iommu"). */
+  /** The reporting unit where the line names one ("ivhd0", "arm-smmu-v3.2.auto", "NAME.iommu"). */
   unit: string | null
   /** The driver named in the line's device prefix ("nvme" in "nvme 0000:01:00.0: AMD-Vi: ..."). */
   driver: string | null
@@ -462,7 +462,7 @@ const SMMUV3_DWORD = /^arm-smmu-v3 (\S+):\s+(0x[0-9a-fA-F]{1,16})\s*$/
 /** The decoded form of newer kernels: "event: F_TRANSLATION client: 0000:01:00.0 sid: 0x100 ssid: 0x0 iova: 0x... ipa: 0x...". */
 const SMMUV3_DECODED =
   /^arm-smmu-v3 (\S+): event: (\w+) client: (\S+) sid: (0x[0-9a-fA-F]+) ssid: (0x[0-9a-fA-F]+) iova: (0x[0-9a-fA-F]+) ipa: (0x[0-9a-fA-F]+)/
-/** "arm-smmu d00000.iommu: Unhandled context fault: fsr=0x402, iova=0x834e0d00, fsynr=0x21, cbfrsynra=0x0, cb=0". */
+/** arm-smmu.c's format: "Unhandled context fault: fsr=0x%x, iova=0x%08lx, fsynr=0x%x, cbfrsynra=0x%x, cb=%d", after the unit's name. */
 const SMMUV2_CONTEXT =
   /^arm-smmu (\S+): Unhandled context fault: fsr=(0x[0-9a-fA-F]+), iova=(0x[0-9a-fA-F]+), fsynr=(0x[0-9a-fA-F]+), cbfrsynra=(0x[0-9a-fA-F]+), cb=(\d+)/
 
