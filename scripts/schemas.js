@@ -46,6 +46,8 @@ export const SCHEMAS = {
   'fds-header': ['src/handoff/fds.ts', 'FdsHeader'],
   faults: ['src/model/faults.ts', 'FaultsReport'],
   fault: ['src/model/faults.ts', 'FaultLine'],
+  export: ['src/model/export.ts', 'HostExport'],
+  'export-written': ['src/model/export.ts', 'ExportWritten'],
 }
 
 fs.mkdirSync(path.join(repo, 'schemas'), {recursive: true})

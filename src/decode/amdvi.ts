@@ -5,6 +5,7 @@
 // their comments say "spec".
 
 import {Hex} from '../records.js'
+import type {UnitFeatures} from './unit-features.js'
 /** EFR and EFR2 fields, named in lowerCamelCase after the spec's mnemonics. */
 export interface AmdViFeatures {
   /** PREFETCH_IOMMU_PAGES command (EFR 0, FEATURE_PREFETCH). */
@@ -188,14 +189,29 @@ export function amdViBootLine(efr: bigint, efr2: bigint): string | null {
   return names.join(' ')
 }
 
+/**
+ * What an AMD-Vi unit offers: PASIDs and nesting come with guest (v2) translation, the first
+ * stage of the unit's two (init.c reads PASmax only when FEATURE_GT is there); dirty tracking
+ * is FEATURE_HDSUP; every AMD-Vi unit remaps interrupts.
+ */
+export function amdViUnitFeatures(f: AmdViFeatures): UnitFeatures {
+  return {
+    scalableMode: null,
+    pasid: f.gtSup,
+    nesting: f.gtSup,
+    dirtyTracking: f.hdSup,
+    interruptRemapping: true,
+  }
+}
+
 /** One human line: what a user chooses an AMD-Vi unit for. */
 export function amdViSummary(f: AmdViFeatures): string {
+  const uses = amdViUnitFeatures(f)
   const parts = [f.hats === null ? 'no host translation' : `${f.hats}-level host tables`]
   if (f.gtSup) parts.push(f.gats === null ? 'guest translation' : `${f.gats}-level guest translation`)
-  // init.c reads PASmax only when guest translation is there.
-  if (f.gtSup) parts.push(`${f.pasMax}-bit PASID`)
+  if (uses.pasid) parts.push(`${f.pasMax}-bit PASID`)
   if (f.pprSup) parts.push('PPR')
-  if (f.hdSup) parts.push('dirty tracking')
+  if (uses.dirtyTracking) parts.push('dirty tracking')
   if (f.gaSup) parts.push('GA interrupt remapping')
   if (f.x2apicSup) parts.push('x2APIC')
   if (f.vIommuSup) parts.push('vIOMMU')

@@ -1,5 +1,7 @@
 // Mirrors include/uapi/linux/virtio_iommu.h (feature bits) and include/uapi/linux/virtio_config.h.
 
+import type {UnitFeatures} from './unit-features.js'
+
 /** virtio-iommu feature bits, as the device offered and the driver accepted them. */
 export interface VirtioIommuFeatures {
   inputRange: boolean
@@ -44,4 +46,13 @@ export function virtioIommuSummary(f: VirtioIommuFeatures): string {
     'no interrupt remapping',
   ]
   return parts.filter(Boolean).join(', ')
+}
+
+/** virtio-iommu has no PASIDs, nesting, dirty tracking or interrupt remapping (drivers/iommu/virtio-iommu.c). */
+export const VIRTIO_IOMMU_UNIT_FEATURES: UnitFeatures = {
+  scalableMode: null,
+  pasid: false,
+  nesting: false,
+  dirtyTracking: false,
+  interruptRemapping: false,
 }

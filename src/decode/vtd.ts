@@ -5,6 +5,7 @@
 // is driven.
 
 import {Hex} from '../records.js'
+import type {UnitFeatures} from './unit-features.js'
 /** The Capability Register (VT-d spec 11.4.2), one field per VT-d mnemonic. */
 export interface VtdCap {
   /** Number of domains the unit supports, as cap_ndoms computes it from ND (2:0). */
@@ -208,12 +209,27 @@ export function decodeVtdEcap(ecap: bigint): VtdEcap {
   }
 }
 
+/**
+ * What the kernel drives of a unit: PASIDs and nesting only in scalable mode (pasid_supported,
+ * nested_supported in drivers/iommu/intel/iommu.h), dirty tracking only with coherent
+ * scalable-mode walks (ssads_supported).
+ */
+export function vtdFeatures(ecap: VtdEcap): UnitFeatures {
+  return {
+    scalableMode: ecap.smts,
+    pasid: ecap.smts && ecap.pasid,
+    nesting: ecap.smts && ecap.nest,
+    dirtyTracking: ecap.smts && ecap.slads && ecap.smpwc,
+    interruptRemapping: ecap.ir,
+  }
+}
+
 /** One human line: translation mode first, then what a user chooses a unit for. */
 export function vtdSummary(cap: VtdCap, ecap: VtdEcap): string {
+  const uses = vtdFeatures(ecap)
   const parts = [ecap.smts ? 'scalable mode' : 'legacy mode']
-  // The kernel uses PASIDs and nesting only in scalable mode (pasid_supported, nested_supported).
-  if (ecap.smts && ecap.pasid) parts.push(`${ecap.pss}-bit PASID`)
-  if (ecap.smts && ecap.nest) parts.push('nested')
+  if (uses.pasid) parts.push(`${ecap.pss}-bit PASID`)
+  if (uses.nesting) parts.push('nested')
   // Legacy mode always translates second-level; scalable mode says which levels it has.
   if (ecap.smts) {
     const levels = [ecap.flts && 'first-level', ecap.slts && 'second-level'].filter(Boolean)
@@ -224,8 +240,7 @@ export function vtdSummary(cap: VtdCap, ecap: VtdEcap): string {
   if (ecap.pt) parts.push('pass-through')
   if (ecap.dt) parts.push('device-TLB')
   if (ecap.prs) parts.push('page requests')
-  // ssads_supported(): the kernel tracks dirty pages only with coherent scalable-mode walks.
-  if (ecap.smts && ecap.slads && ecap.smpwc) parts.push('dirty tracking')
+  if (uses.dirtyTracking) parts.push('dirty tracking')
   if (ecap.ir) parts.push(ecap.eim ? 'IR with x2APIC' : 'IR')
   if (cap.pi) parts.push('posted interrupts')
   if (cap.cm) parts.push('caching mode')

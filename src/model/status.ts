@@ -47,7 +47,28 @@ export interface StatusOptions {
 }
 
 /** Units that are the kernel's iommufd selftest mock, not hardware. */
-const isSelftest = (u: UnitSummary) => u.name.startsWith('iommufd_selftest_iommu')
+export const isSelftest = (u: {name: string}) => u.name.startsWith('iommufd_selftest_iommu')
+
+/**
+ * How the groups' default domains translate DMA: identity (passthrough) everywhere, not at all
+ * (blocked, unmanaged), or translated with strict (DMA) or lazy (DMA-FQ) invalidation, then
+ * possibly with some identity groups as well.
+ */
+export type TranslationMode = 'passthrough' | 'untranslated' | 'translated-strict' | 'translated-lazy'
+
+export function translationMode(types: Map<string, number>, groups: number): TranslationMode {
+  const identity = types.get('identity') ?? 0
+  if (identity === groups) return 'passthrough'
+  if ((types.get('DMA') ?? 0) + (types.get('DMA-FQ') ?? 0) === 0) return 'untranslated'
+  return types.get('DMA-FQ') ? 'translated-lazy' : 'translated-strict'
+}
+
+/** Groups by default domain type, an unreadable type counted as "unknown". */
+export function typeCounts(groups: {type: string | null}[]): Map<string, number> {
+  const counts = new Map<string, number>()
+  for (const g of groups) counts.set(g.type ?? 'unknown', (counts.get(g.type ?? 'unknown') ?? 0) + 1)
+  return counts
+}
 
 export function readStatus(root: Root, opts: StatusOptions): StatusRecord {
   const ctx = new Context(root)
@@ -92,9 +113,7 @@ class Context {
   }
 
   typeCounts(): Map<string, number> {
-    const counts = new Map<string, number>()
-    for (const g of this.groups) counts.set(g.type ?? 'unknown', (counts.get(g.type ?? 'unknown') ?? 0) + 1)
-    return counts
+    return typeCounts(this.groups)
   }
 
   /** Evidence line for a file, its content trimmed to one line. */
@@ -168,12 +187,13 @@ function iommuMode(ctx: Context): Check {
   const types = ctx.typeCounts()
   const identity = types.get('identity') ?? 0
   const translated = (types.get('DMA') ?? 0) + (types.get('DMA-FQ') ?? 0)
+  const mode = translationMode(types, ctx.groups.length)
   const effective =
-    identity === ctx.groups.length
+    mode === 'passthrough'
       ? 'passthrough (identity default domains)'
-      : translated === 0
+      : mode === 'untranslated'
         ? 'no translated default domains'
-        : `translated, ${types.get('DMA-FQ') ? 'lazy (DMA-FQ)' : 'strict (DMA)'} invalidation${identity ? `, ${identity} identity` : ''}`
+        : `translated, ${mode === 'translated-lazy' ? 'lazy (DMA-FQ)' : 'strict (DMA)'} invalidation${identity ? `, ${identity} identity` : ''}`
   const evidence = [
     {path: '/proc/cmdline', value: intent.params.join(' ') || null},
     {path: '/sys/kernel/iommu_groups/*/type', value: [...types].map(([t, n]) => `${t}: ${n}`).join(', ')},

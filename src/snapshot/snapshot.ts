@@ -11,6 +11,12 @@ import {MAX_ENTRIES} from '../host.js'
 import {DevNode, describeType, MANIFEST_NAME, Root, SnapshotManifest, Unreadable} from '../sysfs/root.js'
 import {TempDir, makeTempDir} from '../tempdir.js'
 import {captureTree} from './capture.js'
+import {checkOutputDir, describeDir, lexists, notAFile, outputExists, writeBeside} from '../output.js'
+
+const SNAPSHOT_OUTPUT = {
+  what: 'the snapshot',
+  suggestion: 'Choose an output in a directory you can write, with -o FILE or --dir DIR.',
+}
 
 export type SnapshotFormat = 'tar.gz' | 'dir'
 
@@ -120,33 +126,10 @@ function summarize(root: Root, output: string, format: SnapshotFormat, source: s
 
 /** Refuses, before any work, an output that exists (without --force) or cannot be written. */
 function checkOutput(output: string, format: SnapshotFormat, force: boolean): void {
-  const parent = path.dirname(output)
-  try {
-    if (!fs.statSync(parent).isDirectory()) throw Object.assign(new Error(), {code: 'ENOTDIR'})
-    fs.accessSync(parent, fs.constants.W_OK)
-  } catch (error) {
-    const errno = errnoOf(error)
-    throw new IommuctlError(
-      'OUTPUT_UNWRITABLE',
-      `Cannot write the snapshot to ${output}: ${describeDir(errno, parent)}`,
-      {
-        errno,
-        path: output,
-        suggestion: 'Choose an output in a directory you can write, with -o FILE or --dir DIR.',
-      },
-    )
-  }
+  checkOutputDir(output, SNAPSHOT_OUTPUT)
   if (!lexists(output)) return
   if (!force) throw outputExists(output)
   checkReplaceable(output, format)
-}
-
-function outputExists(output: string): IommuctlError {
-  return new IommuctlError('OUTPUT_EXISTS', `${output} already exists; nothing was written.`, {
-    exit: ExitCode.usage,
-    path: output,
-    suggestion: 'Pass --force to replace it, or choose another name.',
-  })
 }
 
 /**
@@ -167,11 +150,6 @@ function checkReplaceable(output: string, format: SnapshotFormat): void {
       suggestion: 'Choose another output, or remove this one yourself if it should go.',
     },
   )
-}
-
-function notAFile(output: string): string | null {
-  const st = fs.lstatSync(output)
-  return st.isFile() ? null : describeType(st)
 }
 
 /** Names at the top of a snapshot directory (capture.ts writes these and nothing else). */
@@ -216,17 +194,6 @@ function foreignEntry(dir: string, dev: number): string | null {
     }
   }
   return null
-}
-
-function lexists(p: string): boolean {
-  return fs.lstatSync(p, {throwIfNoEntry: false}) !== undefined
-}
-
-function describeDir(errno: string | undefined, dir: string): string {
-  if (errno === 'ENOENT') return `the directory ${dir} does not exist`
-  if (errno === 'ENOTDIR') return `${dir} is not a directory`
-  if (errno === 'EACCES' || errno === 'EPERM' || errno === 'EROFS') return `${dir} is not writable (${errno})`
-  return `${dir}: ${errno ?? 'unknown error'}`
 }
 
 /**
@@ -309,32 +276,12 @@ async function writeToStdout(dir: string, out: Writable): Promise<void> {
  * leaves nothing there), then renames it into place.
  */
 async function writeFile(dir: string, output: string, force: boolean): Promise<void> {
-  let aside: TempDir | undefined
-  try {
-    aside = makeTempDir('.iommuctl-partial-', path.dirname(output))
-    const partial = path.join(aside.path, path.basename(output))
-    const file = fs.createWriteStream(partial, {flags: 'wx', mode: 0o644})
-    await writeTarball(dir, file)
-    await new Promise<void>((resolve, reject) => {
-      file.once('error', reject)
-      file.end(resolve)
-    })
-    replace(partial, output, 'tar.gz', force)
-  } catch (error) {
-    if (error instanceof IommuctlError) throw error
-    const errno = errnoOf(error)
-    throw new IommuctlError(
-      'OUTPUT_UNWRITABLE',
-      `Cannot write the snapshot to ${output}: ${(error as Error).message}`,
-      {
-        errno,
-        path: output,
-        suggestion: 'Choose an output on a writable filesystem with -o FILE or --dir DIR.',
-      },
-    )
-  } finally {
-    aside?.remove()
-  }
+  await writeBeside(
+    output,
+    SNAPSHOT_OUTPUT,
+    (file) => writeTarball(dir, file),
+    (partial) => replace(partial, output, 'tar.gz', force),
+  )
 }
 
 /**

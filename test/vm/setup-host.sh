@@ -3,12 +3,14 @@
 # build dependencies, busybox for the guest's initramfs, pciutils (lspci, to
 # compare against), e2fsprogs, iproute2 and util-linux (the guest runs the
 # host's mkfs.ext4, ip and setpriv: the interlock and permission tests),
-# acpica-tools (iasl, the reference decode of DMAR and IVRS tables) and
+# acpica-tools (iasl, the reference decode of DMAR and IVRS tables),
+# prometheus (promtool, which checks `export --format prometheus`),
+# ansible-core (which reads `contrib/iommuctl.fact` as a local fact) and
 # QEMU 10 from bookworm-backports. Idempotent: a host
 # that has everything installs nothing.
 set -euo pipefail
 
-need=(bc bison flex libelf-dev libssl-dev cpio xz-utils busybox-static pciutils gcc make e2fsprogs iproute2 util-linux acpica-tools)
+need=(bc bison flex libelf-dev libssl-dev cpio xz-utils busybox-static pciutils gcc make e2fsprogs iproute2 util-linux acpica-tools prometheus ansible-core)
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
