@@ -48,6 +48,7 @@ export const SCHEMAS = {
   fault: ['src/model/faults.ts', 'FaultLine'],
   export: ['src/model/export.ts', 'HostExport'],
   'export-written': ['src/model/export.ts', 'ExportWritten'],
+  diff: ['src/model/diff.ts', 'DiffReport'],
 }
 
 fs.mkdirSync(path.join(repo, 'schemas'), {recursive: true})
