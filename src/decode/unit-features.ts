@@ -28,3 +28,12 @@ export const UNKNOWN_FEATURES: UnitFeatures = {
   dirtyTracking: null,
   interruptRemapping: null,
 }
+
+/** Each feature's name in a label (Prometheus, NFD): lowercase words joined by hyphens. */
+export const UNIT_FEATURE_LABELS: Record<(typeof UNIT_FEATURES)[number], string> = {
+  scalableMode: 'scalable-mode',
+  pasid: 'pasid',
+  nesting: 'nesting',
+  dirtyTracking: 'dirty-tracking',
+  interruptRemapping: 'interrupt-remapping',
+}

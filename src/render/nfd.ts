@@ -6,18 +6,10 @@
 // set, a kind or a number, so each is a valid Kubernetes label (63 characters at most,
 // alphanumerics with - _ . inside).
 import type {HostExport} from '../model/export.js'
-import {UNIT_FEATURES} from '../decode/unit-features.js'
+import {UNIT_FEATURE_LABELS, UNIT_FEATURES} from '../decode/unit-features.js'
 
 /** NFD's own label namespace (allowed by nfd-master by default), with the tool's name first. */
 export const NFD_PREFIX = 'feature.node.kubernetes.io/iommuctl.'
-
-const FEATURE_NAMES: Record<(typeof UNIT_FEATURES)[number], string> = {
-  scalableMode: 'scalable-mode',
-  pasid: 'pasid',
-  nesting: 'nesting',
-  dirtyTracking: 'dirty-tracking',
-  interruptRemapping: 'interrupt-remapping',
-}
 
 export function renderNfd(e: HostExport): string {
   const f = e.features
@@ -25,7 +17,7 @@ export function renderNfd(e: HostExport): string {
   if (f.mode !== null) labels.push(['mode', f.mode])
   for (const kind of f.unitKinds) labels.push([`unit.${kind}`, 'true'])
   for (const name of UNIT_FEATURES) {
-    if (f[name] !== null) labels.push([FEATURE_NAMES[name], String(f[name])])
+    if (f[name] !== null) labels.push([UNIT_FEATURE_LABELS[name], String(f[name])])
   }
   labels.push(['interrupt-remapping-in-use', String(f.interruptRemappingInUse)])
   labels.push(['vfio-viable-groups', String(f.vfioViableGroups)])

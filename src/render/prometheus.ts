@@ -3,7 +3,7 @@
 // double quote and newline escaped). Every label value comes from a root, which may be anyone's:
 // the escaping is what keeps it one sample.
 import type {HostExport} from '../model/export.js'
-import {UNIT_FEATURES} from '../decode/unit-features.js'
+import {UNIT_FEATURE_LABELS, UNIT_FEATURES} from '../decode/unit-features.js'
 
 type Labels = Record<string, string>
 
@@ -21,14 +21,6 @@ export function escapeLabelValue(v: string): string {
 
 /** HELP text escapes only backslash and newline. */
 const escapeHelp = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')
-
-const FEATURE_LABELS: Record<(typeof UNIT_FEATURES)[number], string> = {
-  scalableMode: 'scalable-mode',
-  pasid: 'pasid',
-  nesting: 'nesting',
-  dirtyTracking: 'dirty-tracking',
-  interruptRemapping: 'interrupt-remapping',
-}
 
 const bool = (b: boolean) => (b ? 1 : 0)
 
@@ -68,7 +60,7 @@ function metrics(e: HostExport): Metric[] {
       'Whether a unit offers a feature (scalable-mode, pasid, nesting, dirty-tracking, interrupt-remapping), where its registers say.',
       e.units.flatMap((u) =>
         UNIT_FEATURES.filter((f) => u.features[f] !== null).map((f) => ({
-          labels: {unit: u.name, kind: u.kind, feature: FEATURE_LABELS[f]},
+          labels: {unit: u.name, kind: u.kind, feature: UNIT_FEATURE_LABELS[f]},
           value: bool(u.features[f]!),
         })),
       ),
