@@ -1,5 +1,6 @@
 import {ExitCode, IommuctlError} from '../errors.js'
 import {directGroups} from '../model/direct.js'
+import {deviceHolders, describeHolders} from '../model/holders.js'
 import {allowsVfio} from '../model/groups.js'
 import {PciTopology, PCI_CLASS_BRIDGE_PCI} from '../model/topology.js'
 import {Bdf} from '../records.js'
@@ -132,6 +133,7 @@ export class Changer {
     const found = changes
       .filter((c) => c.changes && c.from.driver !== c.to.driver)
       .flatMap((c) => this.facts.check(this.device(c.bdf)).map((i) => ({i, c})))
+    this.refuseHeld(changes)
     if (found.length === 0 || this.opts.force) return found.map(({i}) => i)
     const lines = found.map(
       ({i, c}) => `${i.bdf}${c.reason !== 'named' && c.note ? ` (${c.note})` : ''}: ${i.reason}`,
@@ -139,6 +141,36 @@ export class Changer {
     throw new IommuctlError('REFUSED', `Refused: ${lines.join('; ')}.`, {
       suggestion: 'If you are sure, and have another way into this host, add --force.',
     })
+  }
+
+  /**
+   * Refuses (even with --force) to take a device off its VFIO driver while a process has its cdev
+   * or group open: vfio-pci's remove waits until the user lets the device go, so the unbind would
+   * hang. Only a live host can say.
+   */
+  private refuseHeld(changes: DeviceChange[]): void {
+    if (!this.root.isLive) return
+    const held = changes
+      .filter((c) => c.changes && c.from.driver !== c.to.driver && isVfioDriver(c.from.driver))
+      .flatMap((c) => {
+        const dev = this.device(c.bdf)
+        const nodes = [dev.vfioCdev, dev.group === null ? null : `/dev/vfio/${dev.group}`]
+        const found = deviceHolders(
+          this.root,
+          nodes.filter((n): n is string => n !== null),
+        ).holders
+        return found.length ? [{c, found}] : []
+      })
+    if (held.length === 0) return
+    const first = held[0]!
+    throw new IommuctlError(
+      'DEVICE_BUSY',
+      `${held.map(({c, found}) => `${c.bdf} is open in another process: ${describeHolders(found)}`).join('; ')}. Taking it off ${first.c.from.driver} would wait until that process lets it go.`,
+      {
+        path: first.found[0]!.path,
+        suggestion: `Stop that process first (kill ${first.found[0]!.pid}), then try again.`,
+      },
+    )
   }
 
   report(devices: DeviceChange[], extra: Partial<ChangeReport> = {}): ChangeReport {
