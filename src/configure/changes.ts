@@ -133,7 +133,6 @@ export class Changer {
     const found = changes
       .filter((c) => c.changes && c.from.driver !== c.to.driver)
       .flatMap((c) => this.facts.check(this.device(c.bdf)).map((i) => ({i, c})))
-    this.refuseHeld(changes)
     if (found.length === 0 || this.opts.force) return found.map(({i}) => i)
     const lines = found.map(
       ({i, c}) => `${i.bdf}${c.reason !== 'named' && c.note ? ` (${c.note})` : ''}: ${i.reason}`,
@@ -148,7 +147,7 @@ export class Changer {
    * or group open: vfio-pci's remove waits until the user lets the device go, so the unbind would
    * hang. Only a live host can say.
    */
-  private refuseHeld(changes: DeviceChange[]): void {
+  refuseHeld(changes: DeviceChange[]): void {
     if (!this.root.isLive) return
     const held = changes
       .filter((c) => c.changes && c.from.driver !== c.to.driver && isVfioDriver(c.from.driver))
@@ -341,6 +340,7 @@ export function bind(root: Root, bdfs: string[], opts: BindOptions): ChangeRepor
 
   // Interlocks first: that a device is the IOMMU itself matters more than that it has no group.
   const forced = ch.checkInterlocks(changes)
+  ch.refuseHeld(changes)
   if (noGroup.length) {
     throw new IommuctlError(
       'NO_GROUP',
@@ -441,6 +441,8 @@ export function unbind(root: Root, bdfs: string[], opts: ChangeOptions): ChangeR
     }
     // Giving a device back is never refused; taking one off its driver is checked like a bind.
     const forced = ch.checkInterlocks(changes.filter((c) => c.reason === 'named'))
+    // Giving a device back waits for its VFIO user like any unbind.
+    ch.refuseHeld(changes)
     const todo = changes.filter((c) => c.changes)
     return ch.execute({
       devices: changes,
@@ -521,6 +523,7 @@ export function restore(root: Root, bdfs: string[], opts: ChangeOptions): Change
       to: c.changes ? c.to : c.from,
       journal: 'give-back',
     }))
+    ch.refuseHeld(devices)
     const todo = devices.filter((c) => c.changes)
     const fixed = repairs.filter((r) => r.change.from !== r.change.to).map((r) => r.change.group)
     const groupWords = fixed.length ? `the type of group ${fixed.join(', ')}` : ''
