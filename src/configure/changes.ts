@@ -152,7 +152,9 @@ export class Changer {
     const held = changes
       .filter((c) => c.changes && c.from.driver !== c.to.driver && isVfioDriver(c.from.driver))
       .flatMap((c) => {
-        const dev = this.device(c.bdf)
+        // A journalled device that is gone has nothing to hold.
+        const dev = this.topology.get(c.bdf)?.sysfs
+        if (!dev) return []
         const nodes = [dev.vfioCdev, dev.group === null ? null : `/dev/vfio/${dev.group}`]
         const found = deviceHolders(
           this.root,
