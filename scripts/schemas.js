@@ -16,6 +16,7 @@ export const SCHEMAS = {
   snapshot: ['src/snapshot/snapshot.ts', 'SnapshotResult'],
   manifest: ['src/sysfs/root.ts', 'SnapshotManifest'],
   status: ['src/model/status.ts', 'StatusRecord'],
+  audit: ['src/model/audit.ts', 'AuditRecord'],
   units: ['src/model/units.ts', 'UnitList'],
   firmware: ['src/model/firmware.ts', 'FirmwareRecord'],
   unit: ['src/model/units.ts', 'UnitRecord'],

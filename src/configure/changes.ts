@@ -1,5 +1,6 @@
 import {ExitCode, IommuctlError} from '../errors.js'
 import {directGroups} from '../model/direct.js'
+import {deviceHolders, describeHolders} from '../model/holders.js'
 import {allowsVfio} from '../model/groups.js'
 import {PciTopology, PCI_CLASS_BRIDGE_PCI} from '../model/topology.js'
 import {Bdf} from '../records.js'
@@ -139,6 +140,38 @@ export class Changer {
     throw new IommuctlError('REFUSED', `Refused: ${lines.join('; ')}.`, {
       suggestion: 'If you are sure, and have another way into this host, add --force.',
     })
+  }
+
+  /**
+   * Refuses (even with --force) to take a device off its VFIO driver while a process has its cdev
+   * or group open: vfio-pci's remove waits until the user lets the device go, so the unbind would
+   * hang. Only a live host can say.
+   */
+  refuseHeld(changes: DeviceChange[]): void {
+    if (!this.root.isLive) return
+    const held = changes
+      .filter((c) => c.changes && c.from.driver !== c.to.driver && isVfioDriver(c.from.driver))
+      .flatMap((c) => {
+        // A journalled device that is gone has nothing to hold.
+        const dev = this.topology.get(c.bdf)?.sysfs
+        if (!dev) return []
+        const nodes = [dev.vfioCdev, dev.group === null ? null : `/dev/vfio/${dev.group}`]
+        const found = deviceHolders(
+          this.root,
+          nodes.filter((n): n is string => n !== null),
+        ).holders
+        return found.length ? [{c, found}] : []
+      })
+    if (held.length === 0) return
+    const first = held[0]!
+    throw new IommuctlError(
+      'DEVICE_BUSY',
+      `${held.map(({c, found}) => `${c.bdf} is open in another process: ${describeHolders(found)}`).join('; ')}. Taking it off ${first.c.from.driver} would wait until that process lets it go.`,
+      {
+        path: first.found[0]!.path,
+        suggestion: `Stop that process first (kill ${first.found[0]!.pid}), then try again.`,
+      },
+    )
   }
 
   report(devices: DeviceChange[], extra: Partial<ChangeReport> = {}): ChangeReport {
@@ -309,6 +342,7 @@ export function bind(root: Root, bdfs: string[], opts: BindOptions): ChangeRepor
 
   // Interlocks first: that a device is the IOMMU itself matters more than that it has no group.
   const forced = ch.checkInterlocks(changes)
+  ch.refuseHeld(changes)
   if (noGroup.length) {
     throw new IommuctlError(
       'NO_GROUP',
@@ -409,6 +443,8 @@ export function unbind(root: Root, bdfs: string[], opts: ChangeOptions): ChangeR
     }
     // Giving a device back is never refused; taking one off its driver is checked like a bind.
     const forced = ch.checkInterlocks(changes.filter((c) => c.reason === 'named'))
+    // Giving a device back waits for its VFIO user like any unbind.
+    ch.refuseHeld(changes)
     const todo = changes.filter((c) => c.changes)
     return ch.execute({
       devices: changes,
@@ -489,6 +525,7 @@ export function restore(root: Root, bdfs: string[], opts: ChangeOptions): Change
       to: c.changes ? c.to : c.from,
       journal: 'give-back',
     }))
+    ch.refuseHeld(devices)
     const todo = devices.filter((c) => c.changes)
     const fixed = repairs.filter((r) => r.change.from !== r.change.to).map((r) => r.change.group)
     const groupWords = fixed.length ? `the type of group ${fixed.join(', ')}` : ''

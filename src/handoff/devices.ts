@@ -1,12 +1,12 @@
 // The checks made on every device before anything is opened for a hand-off (exec, fds send, a
 // plan's handoff list): reads sysfs and /proc only, no ffi-rs, so a refusal costs nothing and
 // leaves nothing open.
-import * as fs from 'node:fs'
-import * as path from 'node:path'
 
 import {ExitCode, IommuctlError} from '../errors.js'
 import {readGroup} from '../model/groups.js'
+import {describeHolders} from '../model/holders.js'
 import {Bdf} from '../records.js'
+import {scanHolders} from '../sysfs/holders.js'
 import {noSuchDevice, readPciDevice, requireBdfs} from '../sysfs/pci.js'
 import {Root} from '../sysfs/root.js'
 
@@ -19,14 +19,6 @@ export interface HandoffDevice {
   cdev: string
   /** The descriptor number the child finds it at. */
   fd: number
-}
-
-/** A process that has one of a device's nodes open. */
-export interface Holder {
-  pid: number
-  command: string
-  /** What it holds open: the cdev, the group node or a file of the device in sysfs. */
-  path: string
 }
 
 /**
@@ -94,9 +86,9 @@ export function checkHandoffDevices(root: Root, bdfs: readonly string[], firstFd
       )
     }
     if (live) {
-      const held = holders([dev.vfioCdev, `/dev/vfio/${dev.group}`], [dev.sysfsPath])
+      const held = scanHolders([dev.vfioCdev, `/dev/vfio/${dev.group}`], [dev.sysfsPath]).holders
       if (held.length) {
-        const who = held.map((h) => `pid ${h.pid} (${h.command}) holds ${h.path}`).join('; ')
+        const who = describeHolders(held)
         throw new IommuctlError(
           'DEVICE_BUSY',
           `${bdf} is open in another process: ${who}. The kernel lets one user bind a device at a time.`,
@@ -109,45 +101,4 @@ export function checkHandoffDevices(root: Root, bdfs: readonly string[], firstFd
     }
     return {bdf, driver: dev.driver, group: dev.group, cdev: dev.vfioCdev, fd: firstFd + i}
   })
-}
-
-/**
- * Every other process with one of `nodes` open, or a file under one of `dirs` (a device's
- * config or resource files in sysfs), from the links in /proc/PID/fd. Processes that exit or
- * that this user may not look into are passed over.
- */
-export function holders(nodes: readonly string[], dirs: readonly string[] = []): Holder[] {
-  const found: Holder[] = []
-  let pids: string[]
-  try {
-    pids = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p) && Number(p) !== process.pid)
-  } catch {
-    return found
-  }
-  for (const pid of pids) {
-    let fds: string[]
-    try {
-      fds = fs.readdirSync(`/proc/${pid}/fd`)
-    } catch {
-      continue
-    }
-    for (const fd of fds) {
-      let target: string
-      try {
-        target = fs.readlinkSync(`/proc/${pid}/fd/${fd}`)
-      } catch {
-        continue
-      }
-      if (!nodes.includes(target) && !dirs.some((d) => target.startsWith(d + path.sep))) continue
-      let command = '?'
-      try {
-        command = fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim()
-      } catch {
-        // gone since
-      }
-      found.push({pid: Number(pid), command, path: target})
-      break
-    }
-  }
-  return found
 }

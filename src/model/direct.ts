@@ -12,6 +12,7 @@ import {Root} from '../sysfs/root.js'
 import {DeviceRecord} from './devices.js'
 import {FirmwareRecord, readFirmware} from './firmware.js'
 import {GroupRecord, parseReservedRegions, ReservedRegion} from './groups.js'
+import {DeviceHolders, deviceHolders} from './holders.js'
 import {PciTopology} from './topology.js'
 
 /** One RMRR or IVMD that names some of the devices asked about. */
@@ -158,21 +159,42 @@ export function directMapping(
 /** `iommuctl devices show --json`: the device, and the 1:1 regions that bind it. */
 export interface DeviceDetail extends DeviceRecord {
   directMapping: DirectMapping
+  /** Processes with its cdev, its group node or one of its sysfs files open. */
+  heldBy: DeviceHolders
 }
 
 /** `iommuctl groups show --json`: the group, and the 1:1 regions of its devices. */
 export interface GroupDetail extends GroupRecord {
   directMapping: DirectMapping
+  /** Processes with the group node, or a cdev or sysfs file of one of its devices, open. */
+  heldBy: DeviceHolders
 }
 
 export function deviceDetail(root: Root, topology: PciTopology, d: DeviceRecord): DeviceDetail {
   const regions = d.group === null ? [] : groupReservedRegions(root, d.group)
-  return {...d, directMapping: mappingOf(root, topology, [d.bdf], regions, firmwareForDirect(root))}
+  return {
+    ...d,
+    directMapping: mappingOf(root, topology, [d.bdf], regions, firmwareForDirect(root)),
+    heldBy: holdersOf(root, topology, [d.bdf], d.group),
+  }
 }
 
 export function groupDetail(root: Root, topology: PciTopology, g: GroupRecord): GroupDetail {
   const bdfs = g.devices.map((d) => d.bdf)
-  return {...g, directMapping: mappingOf(root, topology, bdfs, g.reservedRegions, firmwareForDirect(root))}
+  return {
+    ...g,
+    directMapping: mappingOf(root, topology, bdfs, g.reservedRegions, firmwareForDirect(root)),
+    heldBy: holdersOf(root, topology, bdfs, g.id),
+  }
+}
+
+/** Who holds the devices' cdevs, their group's node or their sysfs files. */
+function holdersOf(root: Root, topology: PciTopology, bdfs: Bdf[], group: number | null): DeviceHolders {
+  if (!root.isLive) return deviceHolders(root, [])
+  const nodes = bdfs.map((b) => topology.get(b)?.sysfs.vfioCdev).filter((c): c is string => !!c)
+  if (group !== null) nodes.push(`/dev/vfio/${group}`)
+  const dirs = bdfs.map((b) => topology.get(b)?.sysfs.sysfsPath).filter((p): p is string => !!p)
+  return deviceHolders(root, nodes, dirs)
 }
 
 export const groupReservedRegions = (root: Root, group: number): ReservedRegion[] =>

@@ -94,8 +94,8 @@ export function readStatus(root: Root, opts: StatusOptions): StatusRecord {
   }
 }
 
-/** What several checks read, read once. */
-class Context {
+/** What several checks read, read once; `audit` reads a host through the same one. */
+export class Context {
   readonly units: UnitSummary[]
   readonly hardwareUnits: UnitSummary[]
   readonly groups: GroupSummary[]
@@ -148,7 +148,7 @@ function skipNoIommu(id: string, title: string): Check {
   return check(id, title, 'skip', 'no IOMMU in use', [])
 }
 
-function iommuPresent(ctx: Context): Check {
+export function iommuPresent(ctx: Context): Check {
   const title = 'An IOMMU is present and in use'
   const tables = [
     ctx.present('/sys/firmware/acpi/tables/DMAR'),
@@ -248,9 +248,18 @@ function domainTypes(ctx: Context): Check {
   return check('domains.types', title, 'pass', summary, evidence)
 }
 
-function interruptRemapping(ctx: Context): Check {
-  const title = 'Interrupt remapping'
-  if (!ctx.hasIommu) return skipNoIommu('irq.remapping', title)
+/** Whether interrupts are remapped, what each unit supports, and who allows unsafe interrupts. */
+export interface InterruptRemapping {
+  /** One line per unit: what it supports. */
+  support: string[]
+  /** IR- interrupt chips in /proc/interrupts; null without /proc/interrupts. */
+  remapped: boolean | null
+  /** Modules with allow_unsafe_interrupts set (vfio_iommu_type1, iommufd). */
+  allowed: string[]
+  evidence: Evidence[]
+}
+
+export function readInterruptRemapping(ctx: Context): InterruptRemapping {
   const support: string[] = []
   const evidence: Evidence[] = []
   for (const unit of ctx.hardwareUnits) {
@@ -282,7 +291,17 @@ function interruptRemapping(ctx: Context): Check {
     '/sys/module/iommufd/parameters/allow_unsafe_interrupts',
   ].map((p) => ctx.file(p))
   evidence.push(...unsafe)
-  const allowed = unsafe.filter((u) => u.value === 'Y' || u.value === '1').map((u) => u.path.split('/')[3])
+  const allowed = unsafe.filter((u) => isSet(u.value)).map((u) => u.path.split('/')[3]!)
+  return {support, remapped, allowed, evidence}
+}
+
+/** A module's bool parameter as sysfs prints it (param_get_bool: Y or N). */
+export const isSet = (value: string | null) => value === 'Y' || value === '1'
+
+function interruptRemapping(ctx: Context): Check {
+  const title = 'Interrupt remapping'
+  if (!ctx.hasIommu) return skipNoIommu('irq.remapping', title)
+  const {support, remapped, allowed, evidence} = readInterruptRemapping(ctx)
   const summary = support.join('; ')
   if (remapped) return check('irq.remapping', title, 'pass', `in use; ${summary}`, evidence)
   if (remapped === null) {
@@ -520,6 +539,6 @@ function hugepages(ctx: Context, vmMemory: number | null): Check {
   return check('hugepages', title, 'pass', summary, evidence)
 }
 
-function oneLine(s: string): string {
+export function oneLine(s: string): string {
   return s.replace(/\s+/g, ' ').trim()
 }

@@ -1,6 +1,6 @@
 import type {DeviceRecord, IdName} from '../model/devices.js'
 import type {DeviceDetail} from '../model/direct.js'
-import {renderDirectMapping} from './groups.js'
+import {heldBy, renderDirectMapping} from './groups.js'
 import {ACS_NAMES} from '../model/topology.js'
 import {bold, fields, table} from './style.js'
 
@@ -68,6 +68,7 @@ export function renderDevice(d: DeviceDetail): string {
       ],
       ['physical function', d.physfn],
       ['vfio cdev', d.vfioCdev],
+      ['held by', heldBy(d.heldBy)],
       ['upstream', d.upstream.join(' > ') || 'root bus'],
       ['pcie', d.express ? d.express.type : d.config.complete ? 'conventional PCI' : null],
     ]),

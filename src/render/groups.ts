@@ -1,5 +1,6 @@
 import type {DirectMapping, GroupDetail} from '../model/direct.js'
 import type {GroupRecord} from '../model/groups.js'
+import type {DeviceHolders} from '../model/holders.js'
 import {bold, fields, table} from './style.js'
 
 /** `groups`: one line per device, the group's columns on its first device only. */
@@ -25,6 +26,7 @@ export function renderGroup(g: GroupDetail): string {
       ['group', g.id],
       ['type', g.type],
       ['unit', g.unit],
+      ['held by', heldBy(g.heldBy)],
       [
         'vfio',
         g.viable
@@ -63,6 +65,15 @@ export function renderGroup(g: GroupDetail): string {
     renderDirectMapping(g.directMapping),
   )
   return out.join('\n')
+}
+
+/** Who has a device or group open, as `devices show` and `groups show` say it. */
+export function heldBy(h: DeviceHolders): string {
+  if (!h.known) return 'unknown (not the live host)'
+  const who = h.holders.length
+    ? h.holders.map((x) => `pid ${x.pid} (${x.command}): ${x.path}`).join(', ')
+    : 'no process'
+  return h.note ? `${who}; ${h.note}` : who
 }
 
 /** The firmware's 1:1 regions and what follows for VFIO, as `groups show` and `devices show` end. */

@@ -32,6 +32,7 @@ const PCI_ATTRIBUTES = [
   'msi_bus',
   'numa_node',
   'power_state',
+  'removable',
   'reset_method',
   'resource',
   'revision',
@@ -88,6 +89,7 @@ export function captureTree(src: Root, dest: string, tool: string): SnapshotMani
   for (const file of [...PROC_FILES, ...FIRMWARE_TABLES]) copy.file(file)
   copy.kernelFiles()
   copy.kernelLog()
+  copy.dmaExposure()
   const devNodes = copy.devNodes()
 
   const unreadable = mergeUnreadable(src.manifest?.unreadable ?? [], copy.unreadable)
@@ -129,7 +131,7 @@ class TreeCopier {
     this.dir(UNITS_DIR)
     for (const name of this.src.list(UNITS_DIR)) {
       const entry = `${UNITS_DIR}/${name}`
-      const real = this.src.entryType(entry) === 'link' ? this.link(entry) : entry
+      const real = this.entryDir(entry)
       if (real) this.unitDir(real)
     }
   }
@@ -156,7 +158,7 @@ class TreeCopier {
     this.dir(PCI_DEVICES_DIR)
     for (const bdf of this.src.list(PCI_DEVICES_DIR)) {
       const entry = `${PCI_DEVICES_DIR}/${bdf}`
-      const dir = this.src.entryType(entry) === 'link' ? this.link(entry) : entry
+      const dir = this.entryDir(entry)
       if (!dir) continue
       this.dir(dir)
       for (const attr of PCI_ATTRIBUTES) this.file(`${dir}/${attr}`)
@@ -207,6 +209,37 @@ class TreeCopier {
     fs.writeFileSync(this.dest + KMSG, data)
   }
 
+  /**
+   * What `audit` reads beyond groups and devices: Thunderbolt/USB4 domains (security level,
+   * iommu_dma_protection), vDPA devices with their driver, uacce devices, and idxd work queue modes.
+   */
+  dmaExposure(): void {
+    const tb = '/sys/bus/thunderbolt/devices'
+    this.dir(tb)
+    for (const d of this.src.list(tb).filter((n) => /^domain\d+$/.test(n))) {
+      const real = this.entryDir(`${tb}/${d}`)
+      if (real) for (const f of ['iommu_dma_protection', 'security']) this.file(`${real}/${f}`)
+    }
+    const vdpa = '/sys/bus/vdpa/devices'
+    this.dir(vdpa)
+    for (const d of this.src.list(vdpa)) {
+      const real = this.entryDir(`${vdpa}/${d}`)
+      if (real) {
+        this.dir(real)
+        this.link(`${real}/driver`)
+      }
+    }
+    const uacce = '/sys/class/uacce'
+    this.dir(uacce)
+    for (const d of this.src.list(uacce)) this.link(`${uacce}/${d}`)
+    const dsa = '/sys/bus/dsa/devices'
+    this.dir(dsa)
+    for (const wq of this.src.list(dsa).filter((n) => /^wq\d+\.\d+$/.test(n))) {
+      const real = this.entryDir(`${dsa}/${wq}`)
+      if (real) this.file(`${real}/mode`)
+    }
+  }
+
   /** Every module directory (loaded or built in), and the parameters of the ones that matter here. */
   modules(): void {
     for (const name of this.src.list('/sys/module')) {
@@ -253,6 +286,11 @@ class TreeCopier {
       fs.writeFileSync(this.dest + p, '')
     }
     return nodes
+  }
+
+  /** A bus or class entry: a link copied as a link, and the directory it leads to (or the entry itself). */
+  private entryDir(entry: string): string | null {
+    return this.src.entryType(entry) === 'link' ? this.link(entry) : entry
   }
 
   /** Copies a file or a link, whichever is there. */

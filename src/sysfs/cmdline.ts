@@ -10,13 +10,22 @@ export interface IommuCmdline {
   passthrough: boolean | null
   /** iommu.strict=1 (or intel_iommu=strict) asks for strict invalidation, iommu.strict=0 for lazy. */
   strict: boolean | null
+  /** intel_iommu=no_platform_optin: ignore the firmware's DMA_CTRL_PLATFORM_OPT_IN (pre-boot DMA protection). */
+  noPlatformOptIn: boolean
 }
 
 const RELEVANT = /^(intel_iommu|amd_iommu|iommu|iommu\.passthrough|iommu\.strict|intremap|amd_iommu_intr)=/
 
 export function parseIommuCmdline(cmdline: string | null): IommuCmdline {
   const params = (cmdline ?? '').split(/\s+/).filter((p) => RELEVANT.test(p))
-  const out: IommuCmdline = {params, disabled: false, enabled: false, passthrough: null, strict: null}
+  const out: IommuCmdline = {
+    params,
+    disabled: false,
+    enabled: false,
+    passthrough: null,
+    strict: null,
+    noPlatformOptIn: false,
+  }
   for (const p of params) {
     const [key, value = ''] = p.split('=', 2) as [string, string]
     const options = value.split(',')
@@ -25,6 +34,7 @@ export function parseIommuCmdline(cmdline: string | null): IommuCmdline {
       if (options.includes('on') || options.includes('force_isolation') || options.includes('force_enable'))
         out.enabled = true
       if (options.includes('strict')) out.strict = true
+      if (key === 'intel_iommu' && options.includes('no_platform_optin')) out.noPlatformOptIn = true
     } else if (key === 'iommu') {
       if (options.includes('off')) out.disabled = true
       if (options.includes('pt')) out.passthrough = true

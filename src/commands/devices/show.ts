@@ -15,7 +15,7 @@ export default class DevicesShow extends BaseCommand<typeof DevicesShow> {
     }),
   }
 
-  static description = `Ids and names, class, revision, driver and driver_override, IOMMU group and unit, NUMA node, reset methods, SR-IOV (VFs, or the PF of a VF), the VFIO cdev node, the upstream bridges, the firmware's direct-mapped regions (DMAR RMRRs, IVRS IVMDs) that name the device beside the group's direct reserved regions, and whether they keep it from VFIO (a \`direct\` region: the kernel requires a 1:1 mapping; \`direct-relaxable\`, USB and graphics RMRRs: VFIO may take it), and the PCIe capabilities decoded from config space: ACS (each capability and control bit), ATS, PRI, PASID, ARI and SR-IOV. Config space past 64 bytes needs root; the output says which fields are missing and why.`
+  static description = `Ids and names, class, revision, driver and driver_override, IOMMU group and unit, NUMA node, reset methods, SR-IOV (VFs, or the PF of a VF), the VFIO cdev node and the processes that hold it, its group node or its sysfs files open (pid and command, from /proc/*/fd: on the live host only, unknown under --root; run as root to see every process), the upstream bridges, the firmware's direct-mapped regions (DMAR RMRRs, IVRS IVMDs) that name the device beside the group's direct reserved regions, and whether they keep it from VFIO (a \`direct\` region: the kernel requires a 1:1 mapping; \`direct-relaxable\`, USB and graphics RMRRs: VFIO may take it), and the PCIe capabilities decoded from config space: ACS (each capability and control bit), ATS, PRI, PASID, ARI and SR-IOV. Config space past 64 bytes needs root; the output says which fields are missing and why.`
 
   static examples = [
     {
@@ -25,6 +25,10 @@ export default class DevicesShow extends BaseCommand<typeof DevicesShow> {
     {
       command: "sudo <%= config.bin %> <%= command.id %> 0000:03:00.0 --json | jq '.capabilities.pasid'",
       description: 'Its PASID capability, as JSON.',
+    },
+    {
+      command: "sudo <%= config.bin %> <%= command.id %> 0000:00:03.0 --json | jq '.heldBy.holders'",
+      description: 'Which process (a VMM, a DPDK application) has it open?',
     },
     {
       command: "<%= config.bin %> <%= command.id %> 0000:00:14.0 --json | jq '.directMapping'",

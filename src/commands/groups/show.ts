@@ -13,10 +13,15 @@ export default class GroupsShow extends BaseCommand<typeof GroupsShow> {
     id: Args.integer({description: 'Group number, as in /sys/kernel/iommu_groups.', min: 0, required: true}),
   }
 
-  static description = `The group's default domain type and IOMMU unit; its devices with driver and name; its reserved regions (start, end, type as the kernel reports them) and the firmware's RMRRs and IVMDs that name its devices, with what follows: a \`direct\` region means the kernel requires a 1:1 mapping and will not give the group to VFIO; whether VFIO can use it and, if not, which devices are in the way; and when it holds several devices, why: the conventional PCI bridge, the port without ACS isolation, or the multifunction device without ACS that merges them, found by retracing the kernel's pci_device_group().`
+  static description = `The group's default domain type and IOMMU unit; the processes holding its node (/dev/vfio/ID), a device cdev or a device's sysfs files open (pid and command, live host only: unknown under --root); its devices with driver and name; its reserved regions (start, end, type as the kernel reports them) and the firmware's RMRRs and IVMDs that name its devices, with what follows: a \`direct\` region means the kernel requires a 1:1 mapping and will not give the group to VFIO; whether VFIO can use it and, if not, which devices are in the way; and when it holds several devices, why: the conventional PCI bridge, the port without ACS isolation, or the multifunction device without ACS that merges them, found by retracing the kernel's pci_device_group().`
 
   static examples = [
     {command: '<%= config.bin %> <%= command.id %> 7', description: 'Why are these devices in one group?'},
+    {
+      command:
+        'sudo <%= config.bin %> <%= command.id %> 7 --json | jq -r \'.heldBy.holders[] | "\\(.pid) \\(.command)"\'',
+      description: 'Who holds the group (a VMM, a userspace driver)?',
+    },
     {
       command: "<%= config.bin %> <%= command.id %> 7 --json | jq '.reservedRegions'",
       description: 'The IOVA ranges a VMM must avoid.',
