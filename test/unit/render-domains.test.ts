@@ -13,6 +13,8 @@ const ioas: SessionObject = {
   parent: null,
   bdf: null,
   flags: [],
+  type: null,
+  virtId: null,
   attachedTo: null,
   pasids: [],
   mappings: [
