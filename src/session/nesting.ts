@@ -1,9 +1,12 @@
 // The names sessions, plans and commands give nesting's kernel numbers (include/uapi/linux/
 // iommufd.h; the selftest's from drivers/iommu/iommufd/iommufd_test.h), and the size of each
 // invalidation entry.
+import * as fs from 'node:fs'
+
 import {ExitCode, IommuctlError} from '../errors.js'
 import * as T from '../native/uapi/iommufd-test.js'
 import * as U from '../native/uapi/iommufd.js'
+import {readRegularFile} from './plan.js'
 import type {HexBytes, HwptDataType, InvalidateDataType, ViommuType} from './plan.js'
 
 /** The most bytes of driver data one request carries (the kernel bounds an entry by PAGE_SIZE). */
@@ -55,4 +58,27 @@ export function hexBytes(where: string, text: HexBytes): Buffer {
     )
   }
   return Buffer.from(text, 'hex')
+}
+
+/**
+ * A --data or --entries argument as HexBytes: the bytes of the file it names (a regular file of
+ * at most MAX_USER_DATA bytes), or else hex digits, two a byte, in memory order.
+ */
+export function userDataArgument(flag: string, value: string): HexBytes {
+  if (!fs.existsSync(value)) return hexBytes(flag, value).toString('hex')
+  const bytes = readRegularFile(value, MAX_USER_DATA, {
+    code: 'USAGE',
+    name: `${flag}:`,
+    suggestion: 'Give a file holding the struct, or its bytes as hex digits.',
+  })
+  if (bytes.length > MAX_USER_DATA || bytes.length === 0)
+    throw new IommuctlError(
+      'USAGE',
+      `${flag}: ${value} holds ${bytes.length ? `more than ${MAX_USER_DATA}` : 'no'} bytes; a struct is 1 to ${MAX_USER_DATA}.`,
+      {
+        exit: ExitCode.usage,
+        path: value,
+      },
+    )
+  return bytes.toString('hex')
 }

@@ -184,16 +184,20 @@ export async function readPlanText(file: string): Promise<unknown> {
 
 /**
  * Up to limit + 1 bytes of a regular file (a FIFO or device is refused: opened non-blocking, then
- * checked, so that neither can stall or flood the read).
+ * checked, so that neither can stall or flood the read). `what` names it in the refusal.
  */
-function readRegularFile(file: string, limit: number): Buffer {
+export function readRegularFile(
+  file: string,
+  limit: number,
+  what = {code: 'BAD_PLAN', name: 'The plan', suggestion: 'Give a file, or - to read the plan from stdin.'},
+): Buffer {
   const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY)
   try {
     if (!fs.fstatSync(fd).isFile()) {
-      throw new IommuctlError('BAD_PLAN', `The plan ${file} is not a regular file.`, {
+      throw new IommuctlError(what.code, `${what.name} ${file} is not a regular file.`, {
         exit: ExitCode.usage,
         path: file,
-        suggestion: 'Give a file, or - to read the plan from stdin.',
+        suggestion: what.suggestion,
       })
     }
     const buffer = Buffer.alloc(limit + 1)
