@@ -37,7 +37,10 @@
 //   iommufd: its objects go when the descriptor and every bound device are closed.
 import {constants} from 'node:os'
 
+import assert from 'node:assert/strict'
+
 import {IommuctlError} from '../../src/errors.js'
+import {explained} from '../../src/session/engine.js'
 import type {InvalidateRequest, IovaRange, MapRequest, UserData} from '../../src/iommufd/iommufd.js'
 import {PartialSyscallError, SyscallError} from '../../src/native/errors.js'
 import * as T from '../../src/native/uapi/iommufd-test.js'
@@ -667,4 +670,15 @@ class FakeDevice implements KernelDevice {
     this.k.log.push(`close ${this.spec.bdf}`)
     this.k.closeFd(this.fd)
   }
+}
+
+/** The error a user reads, as the CLI prints it: code, message, errno. */
+export function refusal(fn: () => unknown): {code: string; message: string; errno?: string} {
+  try {
+    explained(fn)
+  } catch (error) {
+    const e = error as IommuctlError
+    return {code: e.code ?? '', message: e.message, ...(e.errno ? {errno: e.errno} : {})}
+  }
+  assert.fail('expected a refusal')
 }

@@ -6,12 +6,11 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
-import {IommuctlError} from '../../src/errors.js'
 import * as T from '../../src/native/uapi/iommufd-test.js'
 import * as U from '../../src/native/uapi/iommufd.js'
 import {applyPlan, validatePlan} from '../../src/session/apply.js'
-import {Engine, explained} from '../../src/session/engine.js'
-import {FakeKernel, FakeDeviceSpec} from '../helpers/fake-kernel.js'
+import {Engine} from '../../src/session/engine.js'
+import {FakeDeviceSpec, FakeKernel, refusal} from '../helpers/fake-kernel.js'
 
 const DEV = '0000:00:03.0'
 const OTHER = '0000:00:04.0'
@@ -29,16 +28,6 @@ const mockLike = (bdf: string, iommu = 'iommu0'): FakeDeviceSpec => ({
 const selftestData = T.iommu_hwpt_selftest.encode({iotlb: T.IOMMU_TEST_IOTLB_DEFAULT})
 const selftestInv = (...entries: {flags?: number; iotlb_id?: number}[]) =>
   T.iommu_hwpt_invalidate_selftest.encodeArray(entries)
-
-function refusal(fn: () => unknown): {code: string; message: string; errno?: string} {
-  try {
-    explained(fn)
-  } catch (error) {
-    const e = error as IommuctlError
-    return {code: e.code ?? '', message: e.message, ...(e.errno ? {errno: e.errno} : {})}
-  }
-  assert.fail('expected a refusal')
-}
 
 describe('nested HWPTs', () => {
   it('allocates one on a nest-parent HWPT with the data, and tears it down before its parent', () => {
