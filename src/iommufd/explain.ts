@@ -1,5 +1,5 @@
 import {ExitCode, IommuctlError} from '../errors.js'
-import {SyscallError} from '../native/errors.js'
+import {PartialSyscallError, SyscallError} from '../native/errors.js'
 
 /** What an errno means for iommufd and VFIO calls, in the user's terms (include/uapi/linux/iommufd.h). */
 const MEANING: Record<string, string> = {
@@ -36,6 +36,19 @@ function specific(op: string, errno: string): string | null {
   if (op === 'IOMMU_HWPT_ALLOC' && errno === 'ENOMEM')
     return "the kernel pins an IOAS's memory when its first page table is made, and that failed: memory is short, a hugetlbfs map has no free huge pages, or it is over RLIMIT_MEMLOCK"
   if (op === 'IOMMU_IOAS_UNMAP' && errno === 'ENOENT') return 'nothing is mapped there'
+  if (op === 'IOMMU_HWPT_ALLOC' && errno === 'EINVAL')
+    return "a nested HWPT's parent must be an HWPT allocated with nest-parent (or a vIOMMU on the device's own IOMMU), and a paging HWPT's an IOAS"
+  if (op === 'IOMMU_VIOMMU_ALLOC' && errno === 'EINVAL')
+    return 'a vIOMMU needs an HWPT allocated with nest-parent'
+  if (op === 'IOMMU_VIOMMU_ALLOC' && errno === 'EOPNOTSUPP')
+    return "the device's IOMMU driver has no vIOMMU of this type"
+  if (op === 'IOMMU_VDEVICE_ALLOC' && errno === 'EEXIST')
+    return 'the device already has a vDEVICE, or the vIOMMU already has one with this virtual id'
+  if (op === 'IOMMU_VDEVICE_ALLOC' && errno === 'EINVAL') return "the vIOMMU is not on the device's IOMMU"
+  if (op === 'IOMMU_HWPT_INVALIDATE' && errno === 'EINVAL')
+    return 'the object is not a nested HWPT or vIOMMU, it does not take this data type, or an entry holds an invalid value'
+  if (op === 'IOMMU_HWPT_INVALIDATE' && errno === 'EOPNOTSUPP')
+    return 'an entry sets flags or reserved bits the driver does not know, or the object cannot be invalidated'
   return null
 }
 
@@ -48,9 +61,13 @@ export function explain(error: unknown): unknown {
   if (!(error instanceof SyscallError)) return error
   const unavailable =
     error.errnoName === 'ENOTTY' || (error.op.startsWith('open /dev/iommu') && error.errnoName === 'ENOENT')
+  const partial =
+    error instanceof PartialSyscallError
+      ? ` It handled ${error.done} of ${error.of} entries, stopping at entry ${error.done}.`
+      : ''
   return new IommuctlError(
     'SYSCALL_FAILED',
-    `${error.op} failed (${error.errnoName}): ${explainErrno(error.op, error.errnoName)}.`,
+    `${error.op} failed (${error.errnoName}): ${explainErrno(error.op, error.errnoName)}.${partial}`,
     {
       errno: error.errnoName,
       exit: unavailable ? ExitCode.unavailable : ExitCode.failure,

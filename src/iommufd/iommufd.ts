@@ -1,7 +1,9 @@
 // The object model over one /dev/iommu descriptor. Every object (IOAS, HWPT, bound device)
 // lives inside it and dies with it, so Iommufd owns the descriptor and is the one place that
 // closes it.
+import {PartialSyscallError, SyscallError} from '../native/errors.js'
 import {closeQuietly, ioctlMemory, ioctlStruct, openDevice} from '../native/ioctl.js'
+import {AnyStruct, EncodeValues, StructValues} from '../native/layout.js'
 import {NativeMemory} from '../native/memory.js'
 import * as U from '../native/uapi/iommufd.js'
 
@@ -25,6 +27,20 @@ export interface MapRequest {
   iova?: bigint
   writeable?: boolean
   readable?: boolean
+}
+
+/** Driver-specific data for IOMMU_HWPT_ALLOC or IOMMU_VIOMMU_ALLOC: its type and its bytes. */
+export interface UserData {
+  type: number
+  bytes: Buffer
+}
+
+/** An IOMMU_HWPT_INVALIDATE request array: entries of entryLen bytes each, all of one type. */
+export interface InvalidateRequest {
+  dataType: number
+  entryLen: number
+  /** entryLen * count bytes; empty asks only whether the HWPT takes dataType. */
+  entries: Buffer
 }
 
 /** IOAS map flags: readable and writeable unless said otherwise, and a fixed IOVA when one is given. */
@@ -167,12 +183,99 @@ export class Iommufd {
     }).val64
   }
 
-  hwptAlloc(devId: number, ptId: number, flags = 0): number {
-    return ioctlStruct(this.fd, 'IOMMU_HWPT_ALLOC', U.IOMMU_HWPT_ALLOC, U.iommu_hwpt_alloc, {
-      flags,
+  /**
+   * IOMMU_HWPT_ALLOC. On an IOAS: a paging HWPT (data, if any, of IOMMU_HWPT_DATA_NONE's driver).
+   * On a nest-parent HWPT or a vIOMMU: a nested HWPT, whose data (a guest page table's
+   * description: VT-d stage 1, an SMMUv3 STE) the driver reads; faultId with
+   * IOMMU_HWPT_FAULT_ID_VALID names the fault queue its page faults go to.
+   */
+  hwptAlloc(devId: number, ptId: number, flags = 0, data?: UserData, faultId = 0): number {
+    const values = {flags, dev_id: devId, pt_id: ptId, fault_id: faultId}
+    if (!data)
+      return ioctlStruct(this.fd, 'IOMMU_HWPT_ALLOC', U.IOMMU_HWPT_ALLOC, U.iommu_hwpt_alloc, values)
+        .out_hwpt_id
+    return this.withPayload(
+      'IOMMU_HWPT_ALLOC',
+      U.IOMMU_HWPT_ALLOC,
+      U.iommu_hwpt_alloc,
+      {...values, data_type: data.type, data_len: data.bytes.length},
+      'data_uptr',
+      data.bytes,
+    ).out.out_hwpt_id
+  }
+
+  /**
+   * IOMMU_HWPT_INVALIDATE on a nested HWPT or a vIOMMU; returns how many entries the kernel
+   * handled (all of them). A refusal is a PartialSyscallError with the count it handled first.
+   */
+  invalidate(hwptId: number, req: InvalidateRequest): number {
+    const requested = req.entryLen ? Math.floor(req.entries.length / req.entryLen) : 0
+    return this.withPayload(
+      'IOMMU_HWPT_INVALIDATE',
+      U.IOMMU_HWPT_INVALIDATE,
+      U.iommu_hwpt_invalidate,
+      {hwpt_id: hwptId, data_type: req.dataType, entry_len: req.entryLen, entry_num: requested},
+      requested ? 'data_uptr' : null,
+      req.entries,
+      (e, out) => new PartialSyscallError(e.op, e.errno, out.entry_num, requested),
+    ).out.entry_num
+  }
+
+  /**
+   * IOMMU_VIOMMU_ALLOC: a vIOMMU of `type` on a nest-parent HWPT, backed by the physical IOMMU of
+   * devId. Returns its id and the driver data as the kernel left it (drivers answer in it).
+   */
+  viommuAlloc(devId: number, hwptId: number, type: number, data?: Buffer): {id: number; data: Buffer} {
+    const {out, payload} = this.withPayload(
+      'IOMMU_VIOMMU_ALLOC',
+      U.IOMMU_VIOMMU_ALLOC,
+      U.iommu_viommu_alloc,
+      {type, dev_id: devId, hwpt_id: hwptId, data_len: data?.length ?? 0},
+      data?.length ? 'data_uptr' : null,
+      data ?? Buffer.alloc(0),
+    )
+    return {id: out.out_viommu_id, data: payload}
+  }
+
+  /** IOMMU_VDEVICE_ALLOC: devId as the guest sees it behind the vIOMMU, its virtual id (vSID, vRID). */
+  vdeviceAlloc(viommuId: number, devId: number, virtId: bigint): number {
+    return ioctlStruct(this.fd, 'IOMMU_VDEVICE_ALLOC', U.IOMMU_VDEVICE_ALLOC, U.iommu_vdevice_alloc, {
+      viommu_id: viommuId,
       dev_id: devId,
-      pt_id: ptId,
-    }).out_hwpt_id
+      virt_id: virtId,
+    }).out_vdevice_id
+  }
+
+  /**
+   * Issues `request` with the struct and `payload` in one native block, the struct's `pointer`
+   * member (null: none) holding the payload's address; returns both as the kernel left them.
+   * `refused` turns a failure into the error to throw, from the struct the kernel wrote back.
+   */
+  private withPayload<S extends AnyStruct>(
+    op: string,
+    request: number,
+    struct: S,
+    values: EncodeValues<StructValues<S>>,
+    pointer: string | null,
+    payload: Buffer,
+    refused?: (e: SyscallError, out: StructValues<S>) => Error,
+  ): {out: StructValues<S>; payload: Buffer} {
+    const mem = new NativeMemory(struct.size + payload.length)
+    try {
+      const at = pointer ? {[pointer]: mem.address + BigInt(struct.size)} : {}
+      struct.encodeInto(mem.bytes, {...values, ...at} as EncodeValues<StructValues<S>>)
+      payload.copy(mem.bytes, struct.size)
+      try {
+        ioctlMemory(this.fd, op, request, mem)
+      } catch (error) {
+        if (refused && error instanceof SyscallError)
+          throw refused(error, struct.decode(mem.bytes) as StructValues<S>)
+        throw error
+      }
+      return {out: struct.decode(mem.bytes) as StructValues<S>, payload: mem.snapshot().subarray(struct.size)}
+    } finally {
+      mem.free()
+    }
   }
 
   hwInfo(devId: number): HwInfo {

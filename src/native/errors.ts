@@ -14,3 +14,19 @@ export class SyscallError extends Error {
     this.errnoName = errnoName(errno)
   }
 }
+
+/**
+ * A call that did part of its work before the kernel refused: `done` of `of` items, as
+ * IOMMU_HWPT_INVALIDATE reports the entries it handled (entry_num, written back on failure too).
+ */
+export class PartialSyscallError extends SyscallError {
+  constructor(
+    op: string,
+    errno: number,
+    readonly done: number,
+    readonly of: number,
+  ) {
+    super(op, errno)
+    this.message = `${this.message} after handling ${done} of ${of} entries`
+  }
+}

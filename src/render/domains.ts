@@ -1,6 +1,6 @@
 import type {DomainList} from '../model/domains.js'
 import type {SessionObject} from '../session/engine.js'
-import {renderState} from './session.js'
+import {parentOf, renderState} from './session.js'
 import {bold, fields, table} from './style.js'
 
 /** `domains list`: every group's default domain, then the session's objects or why there are none. */
@@ -24,7 +24,9 @@ export function renderSessionObject(o: SessionObject): string {
     ['kind', o.kind],
     ['name', o.name],
     ['device', o.bdf],
-    ['ioas', o.parent],
+    ['on', parentOf(o)],
+    ['type', o.type],
+    ['virtual id', o.virtId],
     ['flags', o.flags.join(' ') || null],
     ['attached to', o.attachedTo],
     ['pasids', o.pasids.map((p) => `${p.pasid} on ${p.pt}`).join(', ') || null],

@@ -3,6 +3,7 @@ import type {HandoffDevice} from '../handoff/devices.js'
 import {schemaProblem, schemaValidators} from '../schema.js'
 import {Engine, EngineState, explained} from './engine.js'
 import {Kernel} from './kernel.js'
+import {hexBytes} from './nesting.js'
 import {checkPlan, Plan, planError, planSize} from './plan.js'
 
 /** One entry of the plan as it went. */
@@ -96,15 +97,16 @@ export function applyPlan(
       return `iova ${r.iova}`
     }),
   )
-  plan.hwpts?.forEach((h, i) =>
-    step(
-      `hwpts[${i}]`,
-      `HWPT ${h.name} on ${h.ioas} for ${h.device}${h.flags?.length ? ` (${h.flags.join(', ')})` : ''}`,
-      () => {
-        return `hwpt ${engine.createHwpt(h.name, h.ioas, h.device, h.flags)}`
-      },
-    ),
-  )
+  plan.hwpts?.forEach((h, i) => {
+    // checkPlan: a paging HWPT has ioas; a nested one parent, dataType and data.
+    const on = h.parent === undefined ? h.ioas! : h.parent
+    const nested =
+      h.parent === undefined ? undefined : {type: h.dataType!, data: hexBytes(`hwpts[${i}].data`, h.data!)}
+    const what = [h.flags?.join(', '), nested && `nested, ${nested.type} data`].filter(Boolean).join('; ')
+    step(`hwpts[${i}]`, `HWPT ${h.name} on ${on} for ${h.device}${what ? ` (${what})` : ''}`, () => {
+      return `hwpt ${engine.createHwpt(h.name, on, h.device, h.flags, nested)}`
+    })
+  })
   plan.attach?.forEach((a, i) =>
     step(`attach[${i}]`, `attach ${a.device}${a.pasid ? ` PASID ${a.pasid}` : ''} to ${a.to}`, () => {
       return `pt ${engine.attach(a.device, a.to, a.pasid)}`

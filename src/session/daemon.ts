@@ -8,6 +8,7 @@ import {schemaProblem, schemaValidators} from '../schema.js'
 import {Root} from '../sysfs/root.js'
 import {Engine, explained} from './engine.js'
 import {hostKernel} from './kernel.js'
+import {hexBytes} from './nesting.js'
 import {serveLines} from './lines.js'
 import {ensureSessionDir, isAnswering, openSessionFile} from './paths.js'
 import {
@@ -202,12 +203,36 @@ export class Daemon {
       }
       case 'unmap':
         return explained(() => e.unmap(req.args.ioas, req.args.iova))
-      case 'create-hwpt':
+      case 'create-hwpt': {
+        const a = req.args
+        if ((a.ioas === undefined) === (a.parent === undefined))
+          throw badArgs('create-hwpt: give ioas (a paging HWPT) or parent (a nested one)')
+        if ((a.parent !== undefined) !== (a.dataType !== undefined && a.data !== undefined))
+          throw badArgs(
+            'create-hwpt: a nested HWPT (parent) needs dataType and data; a paging one takes neither',
+          )
+        const nested =
+          a.parent === undefined ? undefined : {type: a.dataType!, data: hexBytes('data', a.data!)}
+        return {
+          id: explained(() => e.createHwpt(a.name ?? null, a.parent ?? a.ioas!, a.device, a.flags, nested)),
+        }
+      }
+      case 'create-viommu':
         return {
           id: explained(() =>
-            e.createHwpt(req.args.name ?? null, req.args.ioas, req.args.device, req.args.flags),
+            e.createViommu(req.args.name ?? null, req.args.hwpt, req.args.device, req.args.type),
           ),
         }
+      case 'create-vdevice':
+        return {
+          id: explained(() =>
+            e.createVdevice(req.args.name ?? null, req.args.viommu, req.args.device, BigInt(req.args.virtId)),
+          ),
+        }
+      case 'invalidate': {
+        const entries = req.args.entries === '' ? Buffer.alloc(0) : hexBytes('entries', req.args.entries)
+        return explained(() => e.invalidate(req.args.id, req.args.dataType, entries))
+      }
       case 'attach':
         return {id: explained(() => e.attach(req.args.device, req.args.to, req.args.pasid))}
       case 'detach':

@@ -10,7 +10,8 @@ import {hex, Hex} from '../records.js'
 import * as U from '../native/uapi/iommufd.js'
 import {parseMemlock} from '../sysfs/limits.js'
 import {FileMemory, Kernel, KernelDevice, KernelIommufd} from './kernel.js'
-import {HwptFlag, PlanMap} from './plan.js'
+import {HWPT_DATA_TYPES, INVALIDATE_TYPES, VIOMMU_TYPES} from './nesting.js'
+import {HwptDataType, HwptFlag, InvalidateDataType, PlanMap, ViommuType} from './plan.js'
 
 export interface MappingRecord {
   name: string | null
@@ -25,14 +26,24 @@ export interface MappingRecord {
 export interface SessionObject {
   /** The kernel's object id in this iommufd. */
   id: number
-  kind: 'ioas' | 'hwpt' | 'device'
+  kind: 'ioas' | 'hwpt' | 'viommu' | 'vdevice' | 'device'
   name: string | null
-  /** For an HWPT, the IOAS it translates. */
+  /**
+   * What it is made on: for a paging HWPT the IOAS it translates, for a nested HWPT its
+   * nest-parent HWPT or vIOMMU, for a vIOMMU its nest-parent HWPT, for a vDEVICE its vIOMMU.
+   */
   parent: number | null
-  /** For a device, its PCI address; for an HWPT, the device it was allocated for. */
+  /**
+   * For a device, its PCI address; for an HWPT or vIOMMU, the device it was allocated for; for a
+   * vDEVICE, the device it stands for.
+   */
   bdf: string | null
   /** For an HWPT. */
   flags: HwptFlag[]
+  /** For a nested HWPT, what its data describes; for a vIOMMU, its type. */
+  type: HwptDataType | ViommuType | null
+  /** For a vDEVICE: the device's id behind the vIOMMU (vSID, vRID). */
+  virtId: Hex | null
   /** For a device: the IOAS or HWPT its RID is attached to. */
   attachedTo: number | null
   /** For a device: PASIDs attached, and to what. */
@@ -71,6 +82,12 @@ const FLAG_BITS: Record<HwptFlag, number> = {
   pasid: U.IOMMU_HWPT_ALLOC_PASID,
 }
 
+/** What IOMMU_HWPT_INVALIDATE did: every entry handled (a refusal is an error saying how many were). */
+export interface InvalidateResult {
+  handled: number
+  requested: number
+}
+
 /** A device's attachment: the page table the kernel answered with, and the object asked for. */
 interface Attachment {
   /** What the kernel uses: for an IOAS, the HWPT it made (or reused) for it. */
@@ -84,7 +101,15 @@ export class Engine {
   private readonly ioases = new Map<number, {name: string | null; maps: MapEntry[]}>()
   private readonly hwpts = new Map<
     number,
-    {name: string | null; ioas: number; bdf: string; flags: HwptFlag[]}
+    {name: string | null; parent: number; bdf: string; flags: HwptFlag[]; type: HwptDataType | null}
+  >()
+  private readonly viommus = new Map<
+    number,
+    {name: string | null; hwpt: number; bdf: string; type: ViommuType}
+  >()
+  private readonly vdevices = new Map<
+    number,
+    {name: string | null; viommu: number; bdf: string; virtId: bigint}
   >()
   private readonly devices = new Map<
     string,
@@ -102,11 +127,19 @@ export class Engine {
     this.iommufd = kernel.openIommufd()
   }
 
+  /** The kind of an object this session made, or undefined. */
+  private kindOf(id: number): SessionObject['kind'] | undefined {
+    if (this.ioases.has(id)) return 'ioas'
+    if (this.hwpts.has(id)) return 'hwpt'
+    if (this.viommus.has(id)) return 'viommu'
+    if (this.vdevices.has(id)) return 'vdevice'
+    return undefined
+  }
+
   /** An object id from a name or a number ("3" or "main"). */
   resolve(ref: string | number, kinds: SessionObject['kind'][] = ['ioas', 'hwpt']): number {
     const id = typeof ref === 'number' ? ref : /^\d+$/.test(ref) ? Number(ref) : this.names.get(ref)
-    const kind =
-      id === undefined ? undefined : this.ioases.has(id) ? 'ioas' : this.hwpts.has(id) ? 'hwpt' : undefined
+    const kind = id === undefined ? undefined : this.kindOf(id)
     if (id === undefined || !kind || !kinds.includes(kind)) {
       throw new IommuctlError('NO_SUCH_OBJECT', `No ${kinds.join(' or ')} ${ref} in this session.`, {
         suggestion: 'List the objects with `iommuctl domains list` (or `session status`).',
@@ -262,15 +295,88 @@ export class Engine {
     return record(m)
   }
 
-  createHwpt(name: string | null, ioasRef: string | number, bdf: string, flags: HwptFlag[] = []): number {
-    const ioas = this.resolve(ioasRef, ['ioas'])
+  /**
+   * An HWPT for a device: a paging one on an IOAS, or, with `nested`, a nested one on a nest-parent
+   * HWPT or a vIOMMU, its page table described by the data (which the kernel checks).
+   */
+  createHwpt(
+    name: string | null,
+    ptRef: string | number,
+    bdf: string,
+    flags: HwptFlag[] = [],
+    nested?: {type: HwptDataType; data: Buffer},
+  ): number {
+    const parent = this.resolve(ptRef, nested ? ['hwpt', 'viommu'] : ['ioas'])
     this.claim(name)
     const {devId} = this.device(bdf)
     const bits = flags.reduce((a, f) => a | FLAG_BITS[f], 0)
-    const id = this.iommufd.hwptAlloc(devId, ioas, bits)
-    this.hwpts.set(id, {name, ioas, bdf, flags})
+    const data = nested && {type: HWPT_DATA_TYPES[nested.type], bytes: nested.data}
+    const id = this.iommufd.hwptAlloc(devId, parent, bits, data)
+    this.hwpts.set(id, {name, parent, bdf, flags, type: nested?.type ?? null})
     if (name) this.names.set(name, id)
     return id
+  }
+
+  /** A vIOMMU of `type` on a nest-parent HWPT, backed by the IOMMU of the device. */
+  createViommu(name: string | null, hwptRef: string | number, bdf: string, type: ViommuType): number {
+    const hwpt = this.resolve(hwptRef, ['hwpt'])
+    this.claim(name)
+    const {devId} = this.device(bdf)
+    const {id} = this.iommufd.viommuAlloc(devId, hwpt, VIOMMU_TYPES[type])
+    this.viommus.set(id, {name, hwpt, bdf, type})
+    if (name) this.names.set(name, id)
+    return id
+  }
+
+  /** A vDEVICE: the device as a guest sees it behind a vIOMMU, at its virtual id. */
+  createVdevice(name: string | null, viommuRef: string | number, bdf: string, virtId: bigint): number {
+    const viommu = this.resolve(viommuRef, ['viommu'])
+    this.claim(name)
+    const {devId} = this.device(bdf)
+    const id = this.iommufd.vdeviceAlloc(viommu, devId, virtId)
+    this.vdevices.set(id, {name, viommu, bdf, virtId})
+    if (name) this.names.set(name, id)
+    return id
+  }
+
+  /**
+   * IOMMU_HWPT_INVALIDATE on a nested HWPT or a vIOMMU with an array of entries of one type. A
+   * type the object's kind never takes is refused before the kernel is asked; the kernel decides
+   * the rest, and when it refuses an entry the error says how many it handled first.
+   */
+  invalidate(ref: string | number, type: InvalidateDataType, entries: Buffer): InvalidateResult {
+    const id = this.resolve(ref, ['hwpt', 'viommu'])
+    const kind = this.viommus.has(id) ? 'viommu' : 'hwpt'
+    if (kind === 'hwpt' && this.hwpts.get(id)!.type === null) {
+      throw new IommuctlError(
+        'NOT_NESTED',
+        `HWPT ${id} is not nested: only a nested HWPT's caches are invalidated.`,
+        {
+          suggestion: 'Give a nested HWPT (domains create hwpt --parent ...) or a vIOMMU.',
+        },
+      )
+    }
+    const spec = INVALIDATE_TYPES[kind][type]
+    if (!spec) {
+      const takes = Object.keys(INVALIDATE_TYPES[kind]).join(', ')
+      throw new IommuctlError(
+        'BAD_REQUEST',
+        `A${kind === 'hwpt' ? 'n HWPT' : ' vIOMMU'} takes ${takes} invalidations, not ${type}.`,
+        {
+          exit: ExitCode.usage,
+        },
+      )
+    }
+    if (entries.length % spec.entryLen) {
+      throw new IommuctlError(
+        'BAD_REQUEST',
+        `${entries.length} bytes are not whole ${type} entries of ${spec.entryLen} bytes.`,
+        {exit: ExitCode.usage},
+      )
+    }
+    const requested = entries.length / spec.entryLen
+    const handled = this.iommufd.invalidate(id, {dataType: spec.type, entryLen: spec.entryLen, entries})
+    return {handled, requested}
   }
 
   attach(bdf: string, ptRef: string | number, pasid?: number): number {
@@ -297,28 +403,41 @@ export class Engine {
     else d.pasids.delete(pasid)
   }
 
-  /** Destroys an IOAS or HWPT, refusing while a device or HWPT of this session still uses it. */
-  destroy(ref: string | number): void {
-    const id = this.resolve(ref)
-    const users = [
+  /** What of this session uses an object: devices attached to it, objects made on it. */
+  private usersOf(id: number): string[] {
+    return [
       ...[...this.devices]
         .filter(([, d]) => [d.rid, ...d.pasids.values()].some((a) => a && (a.to === id || a.pt === id)))
         .map(([b]) => b),
-      ...[...this.hwpts].filter(([, h]) => h.ioas === id).map(([h]) => `hwpt ${h}`),
+      ...[...this.hwpts].filter(([, h]) => h.parent === id).map(([h]) => `hwpt ${h}`),
+      ...[...this.viommus].filter(([, v]) => v.hwpt === id).map(([v]) => `viommu ${v}`),
+      ...[...this.vdevices].filter(([, v]) => v.viommu === id).map(([v]) => `vdevice ${v}`),
     ]
+  }
+
+  /** Destroys an IOAS, HWPT, vIOMMU or vDEVICE, refusing while something of this session still uses it. */
+  destroy(ref: string | number): void {
+    const id = this.resolve(ref, ['ioas', 'hwpt', 'viommu', 'vdevice'])
+    const users = this.usersOf(id)
     if (users.length) {
       throw new IommuctlError('IN_USE', `Object ${id} is in use by ${users.join(', ')}.`, {
-        suggestion: 'Detach the devices (and destroy the HWPTs) first.',
+        suggestion: 'Detach the devices, and destroy what was made on it, first.',
       })
     }
     this.iommufd.destroy(id)
-    const ioas = this.ioases.get(id)
-    for (const m of ioas?.maps ?? []) {
+    this.forget(id)
+  }
+
+  /** Drops an object from the record once the kernel has destroyed it, releasing an IOAS's memory. */
+  private forget(id: number): void {
+    for (const m of this.ioases.get(id)?.maps ?? []) {
       m.memoryOwner.release()
       this.pinned -= m.bytes
     }
     this.ioases.delete(id)
     this.hwpts.delete(id)
+    this.viommus.delete(id)
+    this.vdevices.delete(id)
     for (const [n, v] of this.names) if (v === id) this.names.delete(n)
   }
 
@@ -329,6 +448,8 @@ export class Engine {
       parent: null,
       bdf: null,
       flags: [],
+      type: null,
+      virtId: null,
       attachedTo: null,
       pasids: [],
       mappings: [],
@@ -357,7 +478,30 @@ export class Engine {
       })
     }
     for (const [id, h] of this.hwpts) {
-      objects.push({...base, id, kind: 'hwpt', name: h.name, parent: h.ioas, bdf: h.bdf, flags: h.flags})
+      objects.push({
+        ...base,
+        id,
+        kind: 'hwpt',
+        name: h.name,
+        parent: h.parent,
+        bdf: h.bdf,
+        flags: h.flags,
+        type: h.type,
+      })
+    }
+    for (const [id, v] of this.viommus) {
+      objects.push({...base, id, kind: 'viommu', name: v.name, parent: v.hwpt, bdf: v.bdf, type: v.type})
+    }
+    for (const [id, v] of this.vdevices) {
+      objects.push({
+        ...base,
+        id,
+        kind: 'vdevice',
+        name: v.name,
+        parent: v.viommu,
+        bdf: v.bdf,
+        virtId: hex(v.virtId),
+      })
     }
     objects.sort((a, b) => a.id - b.id)
     return {
@@ -370,7 +514,8 @@ export class Engine {
 
   /**
    * Tears everything down in the reverse of the order it was made: PASIDs then devices detached,
-   * HWPTs destroyed, each IOAS's mappings unmapped (their memory released) and the IOAS
+   * vDEVICEs destroyed (before their devices are closed, as iommufd.h asks), then HWPTs and
+   * vIOMMUs, each once nothing is left on it, each IOAS's mappings unmapped (their memory released) and the IOAS
    * destroyed, then the devices closed (which unbinds them) and the iommufd closed. Never throws:
    * a step the kernel refuses is skipped, and closing the descriptors undoes whatever is left.
    */
@@ -389,7 +534,18 @@ export class Engine {
       for (const pasid of [...d.pasids.keys()].reverse()) quietly(() => d.cdev.detach(pasid))
       if (d.rid) quietly(() => d.cdev.detach())
     }
-    for (const id of [...this.hwpts.keys()].reverse()) quietly(() => this.iommufd.destroy(id))
+    for (const id of [...this.vdevices.keys()].reverse()) quietly(() => this.iommufd.destroy(id))
+    this.vdevices.clear()
+    // Nested HWPTs on vIOMMUs on nest-parent HWPTs: destroy what nothing uses until none is left.
+    for (let left = [...this.hwpts.keys(), ...this.viommus.keys()]; left.length;) {
+      const free = left.filter((id) => !this.usersOf(id).some((u) => !this.devices.has(u)))
+      for (const id of (free.length ? free : left).reverse()) {
+        quietly(() => this.iommufd.destroy(id))
+        this.hwpts.delete(id)
+        this.viommus.delete(id)
+      }
+      left = [...this.hwpts.keys(), ...this.viommus.keys()]
+    }
     for (const [id, x] of [...this.ioases].reverse()) {
       for (const m of [...x.maps].reverse()) {
         quietly(() => this.iommufd.unmap(id, BigInt(m.iova), m.bytes))
@@ -401,7 +557,6 @@ export class Engine {
     this.iommufd.close()
     this.devices.clear()
     this.ioases.clear()
-    this.hwpts.clear()
     this.names.clear()
     this.pinned = 0n
   }

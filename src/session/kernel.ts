@@ -20,6 +20,9 @@ export type KernelIommufd = Pick<
   | 'mapFile'
   | 'unmap'
   | 'hwptAlloc'
+  | 'invalidate'
+  | 'viommuAlloc'
+  | 'vdeviceAlloc'
   | 'destroy'
   | 'close'
 >

@@ -58,13 +58,53 @@ export interface PlanMap {
 
 export type HwptFlag = 'nest-parent' | 'dirty-tracking' | 'pasid'
 
+/**
+ * What a nested HWPT's data describes (IOMMU_HWPT_DATA_*): a VT-d stage-1 page table (struct
+ * iommu_hwpt_vtd_s1), an SMMUv3 stream table entry (iommu_hwpt_arm_smmuv3), or the iommufd
+ * selftest's mock (iommu_hwpt_selftest, kernels with CONFIG_IOMMUFD_TEST).
+ */
+export type HwptDataType = 'vtd-s1' | 'arm-smmuv3' | 'selftest'
+
+/**
+ * What an IOMMU_HWPT_INVALIDATE request array holds: VT-d stage-1 ranges
+ * (iommu_hwpt_vtd_s1_invalidate, on a nested HWPT), SMMUv3 commands
+ * (iommu_viommu_arm_smmuv3_invalidate, on a vIOMMU), or the selftest mock's (on either).
+ */
+export type InvalidateDataType = 'vtd-s1' | 'arm-smmuv3' | 'selftest'
+
+/** A vIOMMU's type (IOMMU_VIOMMU_TYPE_*); selftest is the iommufd selftest's mock. */
+export type ViommuType = 'arm-smmuv3' | 'tegra241-cmdqv' | 'selftest'
+
+/**
+ * A device's id as the guest sees it behind a vIOMMU (vSID, vDeviceID, vRID), "0x..." hex.
+ * @pattern ^0x[0-9a-fA-F]{1,16}$
+ */
+export type VirtId = string
+
+/**
+ * A driver struct's bytes, in memory order, as hex digits (at most 4096 bytes): "efbead0b00000000"
+ * is an iommu_hwpt_selftest with iotlb 0xbadbeef.
+ * @pattern ^([0-9a-fA-F]{2}){1,4096}$
+ */
+export type HexBytes = string
+
+/**
+ * An HWPT: on an IOAS (a paging HWPT), or with parent and data on a nest-parent HWPT (a nested
+ * HWPT, whose page table the guest owns).
+ */
 export interface PlanHwpt {
   name: Name
-  /** The IOAS (by name) the page table translates. */
-  ioas: Name
+  /** The IOAS (by name) the page table translates; for a paging HWPT. */
+  ioas?: Name
+  /** An earlier HWPT (by name) allocated with nest-parent; for a nested HWPT. */
+  parent?: Name
   /** The device whose IOMMU allocates it. */
   device: PlanBdf
   flags?: HwptFlag[]
+  /** For a nested HWPT: the data's type. */
+  dataType?: HwptDataType
+  /** For a nested HWPT: the driver struct the data type names. */
+  data?: HexBytes
 }
 
 export interface PlanAttach {
@@ -144,16 +184,20 @@ export async function readPlanText(file: string): Promise<unknown> {
 
 /**
  * Up to limit + 1 bytes of a regular file (a FIFO or device is refused: opened non-blocking, then
- * checked, so that neither can stall or flood the read).
+ * checked, so that neither can stall or flood the read). `what` names it in the refusal.
  */
-function readRegularFile(file: string, limit: number): Buffer {
+export function readRegularFile(
+  file: string,
+  limit: number,
+  what = {code: 'BAD_PLAN', name: 'The plan', suggestion: 'Give a file, or - to read the plan from stdin.'},
+): Buffer {
   const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY)
   try {
     if (!fs.fstatSync(fd).isFile()) {
-      throw new IommuctlError('BAD_PLAN', `The plan ${file} is not a regular file.`, {
+      throw new IommuctlError(what.code, `${what.name} ${file} is not a regular file.`, {
         exit: ExitCode.usage,
         path: file,
-        suggestion: 'Give a file, or - to read the plan from stdin.',
+        suggestion: what.suggestion,
       })
     }
     const buffer = Buffer.alloc(limit + 1)
@@ -298,8 +342,19 @@ export function checkPlan(plan: Plan): void {
   })
   const hwpts = new Set<string>()
   plan.hwpts?.forEach((h, i) => {
-    unique(`hwpts[${i}]`, h.name)
-    if (!ioas.has(h.ioas)) throw planError(`hwpts[${i}].ioas`, `no IOAS named ${h.ioas} before it`)
+    const where = `hwpts[${i}]`
+    unique(where, h.name)
+    if ((h.ioas === undefined) === (h.parent === undefined))
+      throw planError(where, 'give one of ioas (a paging HWPT) and parent (a nested one)')
+    if (h.ioas !== undefined && !ioas.has(h.ioas))
+      throw planError(`${where}.ioas`, `no IOAS named ${h.ioas} before it`)
+    if (h.parent !== undefined && !hwpts.has(h.parent))
+      throw planError(`${where}.parent`, `no HWPT named ${h.parent} before it`)
+    if ((h.parent !== undefined) !== (h.data !== undefined && h.dataType !== undefined))
+      throw planError(
+        where,
+        'a nested HWPT (parent) needs dataType and data; a paging one (ioas) takes neither',
+      )
     hwpts.add(h.name)
   })
   const attached = new Set<string>()

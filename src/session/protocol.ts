@@ -3,8 +3,19 @@
 // schemas/session-request.json and schemas/session-response.json (scripts/schemas.js), and the
 // daemon validates every request against the first before acting on it.
 import type {ErrorRecord} from '../errors.js'
-import type {EngineState, MappingRecord} from './engine.js'
-import {HwptFlag, Iova, Name, PlanBdf, Size} from './plan.js'
+import type {EngineState, InvalidateResult, MappingRecord} from './engine.js'
+import {
+  HexBytes,
+  HwptDataType,
+  HwptFlag,
+  InvalidateDataType,
+  Iova,
+  Name,
+  PlanBdf,
+  Size,
+  ViommuType,
+  VirtId,
+} from './plan.js'
 
 export const PROTOCOL_VERSION = 1
 
@@ -52,7 +63,23 @@ export type SessionRequest = Base &
         }
       }
     | {op: 'unmap'; args: {ioas: ObjectRef; iova: MappingRef}}
-    | {op: 'create-hwpt'; args: {ioas: ObjectRef; device: PlanBdf; name?: Name; flags?: HwptFlag[]}}
+    | {
+        op: 'create-hwpt'
+        args: {
+          /** A paging HWPT's IOAS. */
+          ioas?: ObjectRef
+          /** A nested HWPT's nest-parent HWPT or vIOMMU (with dataType and data). */
+          parent?: ObjectRef
+          device: PlanBdf
+          name?: Name
+          flags?: HwptFlag[]
+          dataType?: HwptDataType
+          data?: HexBytes
+        }
+      }
+    | {op: 'create-viommu'; args: {hwpt: ObjectRef; device: PlanBdf; type: ViommuType; name?: Name}}
+    | {op: 'create-vdevice'; args: {viommu: ObjectRef; device: PlanBdf; virtId: VirtId; name?: Name}}
+    | {op: 'invalidate'; args: {id: ObjectRef; dataType: InvalidateDataType; entries: HexBytes | ''}}
     | {
         op: 'attach'
         args: {
@@ -116,7 +143,8 @@ export interface SessionStopped {
 }
 
 /** What each op answers with. */
-export type SessionResult = EngineState | IdResult | MappingRecord | {stopping: true} | DoneResult
+export type SessionResult =
+  EngineState | IdResult | MappingRecord | InvalidateResult | {stopping: true} | DoneResult
 
 export type SessionResponse =
   | {v: 1; id: RequestId | null; ok: true; result: SessionResult}

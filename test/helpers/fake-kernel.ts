@@ -19,13 +19,31 @@
 // - HWPT flags the kernel does not know, or dirty tracking on an IOMMU without it, are EOPNOTSUPP
 //   (hw_pagetable.c iommufd_hwpt_paging_alloc); a PASID attach needs an HWPT allocated with
 //   IOMMU_HWPT_ALLOC_PASID (EINVAL, device.c iommufd_hwpt_pasid_compat);
+// - nesting (hw_pagetable.c iommufd_hwpt_alloc, iommufd_hwpt_nested_alloc; viommu.c): data_type
+//   NONE with data, or a type without, is EINVAL; a pt_id that names no IOAS, HWPT or vIOMMU is
+//   EINVAL; NEST_PARENT on an IOMMU without nesting, a data type its driver does not take, or
+//   flags other than FAULT_ID_VALID and PASID on a nested HWPT are EOPNOTSUPP; a parent that is
+//   not a nest-parent paging HWPT (an automatic one, a nested one, one without the flag) is EINVAL,
+//   as is a vIOMMU on another IOMMU; data shorter than the driver's minimum is EINVAL and longer
+//   with non-zero bytes past its struct E2BIG (iommu_copy_struct_from_user);
+// - IOMMU_VIOMMU_ALLOC of type 0 or one the driver lacks is EOPNOTSUPP, on an HWPT that is not
+//   paging ENOENT, not nest-parent EINVAL; IOMMU_VDEVICE_ALLOC on another IOMMU's vIOMMU is
+//   EINVAL, for a device that has one, or a virtual id the vIOMMU has, EEXIST;
+// - IOMMU_HWPT_INVALIDATE (iommufd_hwpt_invalidate) on what is neither a nested HWPT nor a
+//   vIOMMU is EINVAL, as is a data type the object does not take; entries are handled in order
+//   until one is refused (selftest.c mock_domain_cache_invalidate_user, intel/nested.c
+//   intel_nested_cache_invalidate_user), and the count handled comes back either way;
 // - a device is bound once (VFIO_DEVICE_BIND_IOMMUFD again is EINVAL); the bind holds the
 //   iommufd: its objects go when the descriptor and every bound device are closed.
 import {constants} from 'node:os'
 
+import assert from 'node:assert/strict'
+
 import {IommuctlError} from '../../src/errors.js'
-import type {IovaRange, MapRequest} from '../../src/iommufd/iommufd.js'
-import {SyscallError} from '../../src/native/errors.js'
+import {explained} from '../../src/session/engine.js'
+import type {InvalidateRequest, IovaRange, MapRequest, UserData} from '../../src/iommufd/iommufd.js'
+import {PartialSyscallError, SyscallError} from '../../src/native/errors.js'
+import * as T from '../../src/native/uapi/iommufd-test.js'
 import * as U from '../../src/native/uapi/iommufd.js'
 import type {FileMemory, Kernel, KernelDevice, KernelIommufd, UserMemory} from '../../src/session/kernel.js'
 
@@ -35,10 +53,45 @@ const U64_MAX = (1n << 64n) - 1n
 const KNOWN_HWPT_FLAGS =
   U.IOMMU_HWPT_ALLOC_NEST_PARENT | U.IOMMU_HWPT_ALLOC_DIRTY_TRACKING | U.IOMMU_HWPT_ALLOC_PASID
 
+/**
+ * Each nested data type a fake IOMMU can take: its struct's size, the least the driver reads
+ * (offsetofend of the member iommu_copy_struct_from_user names), and the invalidation type its
+ * HWPTs take, with the per-entry rule of the driver's cache_invalidate_user.
+ */
+const NESTED: Record<number, {size: number; min: number; invalidate: number; entry: (b: Buffer) => number}> =
+  {
+    [T.IOMMU_HWPT_DATA_SELFTEST]: {
+      size: T.iommu_hwpt_selftest.size,
+      min: T.iommu_hwpt_selftest.offsetOfEnd('iotlb'),
+      invalidate: T.IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
+      entry: (b) => {
+        const e = T.iommu_hwpt_invalidate_selftest.decode(b)
+        if (e.flags & ~T.IOMMU_TEST_INVALIDATE_FLAG_ALL) return E.EOPNOTSUPP
+        return e.iotlb_id > T.MOCK_NESTED_DOMAIN_IOTLB_ID_MAX ? E.EINVAL : 0
+      },
+    },
+    [U.IOMMU_HWPT_DATA_VTD_S1]: {
+      size: U.iommu_hwpt_vtd_s1.size,
+      min: U.iommu_hwpt_vtd_s1.offsetOfEnd('__reserved'),
+      invalidate: U.IOMMU_HWPT_INVALIDATE_DATA_VTD_S1,
+      entry: (b) => {
+        const e = U.iommu_hwpt_vtd_s1_invalidate.decode(b)
+        if (e.flags & ~U.IOMMU_VTD_INV_FLAGS_LEAF || e.__reserved) return E.EOPNOTSUPP
+        return e.addr % PAGE || (e.npages === U64_MAX && e.addr) ? E.EINVAL : 0
+      },
+    },
+  }
+
 export interface FakeDeviceSpec {
   bdf: string
   /** The IOMMU can track dirty pages for it (IOMMU_CAP_DIRTY_TRACKING). */
   dirtyTracking?: boolean
+  /** The IOMMU instance it is behind; 'iommu0' unless said. */
+  iommu?: string
+  /** Nested HWPT data types its IOMMU's driver takes (IOMMU_HWPT_DATA_*); none: no nesting. */
+  nestedData?: number[]
+  /** vIOMMU types its IOMMU's driver offers (IOMMU_VIOMMU_TYPE_*). */
+  viommuTypes?: number[]
 }
 
 interface Area {
@@ -51,8 +104,11 @@ interface Area {
 
 type FakeObject =
   | {kind: 'ioas'; areas: Area[]; hugePages: boolean}
-  | {kind: 'hwpt'; ioas: number; flags: number; auto: boolean}
-  | {kind: 'device'; bdf: string}
+  // ioas: the IOAS under it (a nested HWPT's parent's); nested: what a nested HWPT is made on.
+  | {kind: 'hwpt'; ioas: number; flags: number; auto: boolean; nested: {on: number; dataType: number} | null}
+  | {kind: 'viommu'; hwpt: number; iommu: string; virtIds: Map<bigint, number>}
+  | {kind: 'vdevice'; viommu: number; dev: number; virtId: bigint}
+  | {kind: 'device'; bdf: string; vdevice: number | null}
 
 export class FakeKernel implements Kernel {
   /** Every call the kernel accepted, in order, as `what object` lines. */
@@ -243,7 +299,7 @@ export class FakeIommufd implements KernelIommufd {
 
   /** An HWPT (auto: the kernel's own, for a device attached to the IOAS) on an IOAS, pinning it. */
   makeHwpt(ioas: number, flags: number, auto: boolean, op: string): number {
-    const id = this.add({kind: 'hwpt', ioas, flags, auto})
+    const id = this.add({kind: 'hwpt', ioas, flags, auto, nested: null})
     try {
       this.pinAll(ioas, op)
     } catch (error) {
@@ -265,7 +321,10 @@ export class FakeIommufd implements KernelIommufd {
 
   /** Users of an object: what makes IOMMU_DESTROY of it EBUSY. */
   private busy(id: number): boolean {
-    for (const o of this.objects.values()) if (o.kind === 'hwpt' && o.ioas === id) return true
+    for (const o of this.objects.values()) {
+      if (o.kind === 'hwpt' && (o.nested ? o.nested.on === id : o.ioas === id)) return true
+      if ((o.kind === 'viommu' && o.hwpt === id) || (o.kind === 'vdevice' && o.viommu === id)) return true
+    }
     for (const d of this.bound) if (d.usesPt(id)) return true
     return false
   }
@@ -358,17 +417,112 @@ export class FakeIommufd implements KernelIommufd {
     return hit.reduce((n, a) => n + a.length, 0n)
   }
 
-  hwptAlloc(devId: number, ptId: number, flags = 0): number {
-    const op = 'IOMMU_HWPT_ALLOC'
+  private spec(devId: number, op: string): FakeDeviceSpec {
     const dev = this.get(devId, 'device', op)
-    this.get(ptId, 'ioas', op)
+    return this.k.devices.find((d) => d.bdf === dev.bdf)!
+  }
+
+  hwptAlloc(devId: number, ptId: number, flags = 0, data?: UserData): number {
+    const op = 'IOMMU_HWPT_ALLOC'
+    if (data && (data.type === U.IOMMU_HWPT_DATA_NONE || !data.bytes.length))
+      throw new SyscallError(op, E.EINVAL)
+    const spec = this.spec(devId, op)
+    const pt = this.objects.get(ptId)
+    if (!pt || pt.kind === 'device' || pt.kind === 'vdevice') throw new SyscallError(op, E.EINVAL)
+    if (pt.kind !== 'ioas') return this.nestedAlloc(spec, ptId, pt, flags, data)
     if (flags & ~KNOWN_HWPT_FLAGS) throw new SyscallError(op, E.EOPNOTSUPP)
-    const spec = this.k.devices.find((d) => d.bdf === dev.bdf)!
+    if (data) throw new SyscallError(op, E.EOPNOTSUPP)
     if (flags & U.IOMMU_HWPT_ALLOC_DIRTY_TRACKING && !spec.dirtyTracking)
+      throw new SyscallError(op, E.EOPNOTSUPP)
+    if (flags & U.IOMMU_HWPT_ALLOC_NEST_PARENT && !spec.nestedData?.length)
       throw new SyscallError(op, E.EOPNOTSUPP)
     this.k.accept(`alloc hwpt on ioas ${ptId}`, op)
     const id = this.refusedUnlogged(() => this.makeHwpt(ptId, flags, false, op))
     this.k.log[this.k.log.length - 1] = `alloc hwpt ${id} on ioas ${ptId}`
+    return id
+  }
+
+  /** A nested HWPT on a nest-parent HWPT or a vIOMMU (iommufd_hwpt_nested_alloc, iommufd_viommu_alloc_hwpt_nested). */
+  private nestedAlloc(
+    spec: FakeDeviceSpec,
+    ptId: number,
+    pt: Extract<FakeObject, {kind: 'hwpt' | 'viommu'}>,
+    flags: number,
+    data: UserData | undefined,
+  ): number {
+    const op = 'IOMMU_HWPT_ALLOC'
+    if (
+      flags & ~(U.IOMMU_HWPT_FAULT_ID_VALID | U.IOMMU_HWPT_ALLOC_PASID) ||
+      !data ||
+      !spec.nestedData?.length
+    )
+      throw new SyscallError(op, E.EOPNOTSUPP)
+    const parentId = pt.kind === 'viommu' ? pt.hwpt : ptId
+    const parent = this.get(parentId, 'hwpt', op)
+    if (pt.kind === 'viommu' && pt.iommu !== (spec.iommu ?? 'iommu0')) throw new SyscallError(op, E.EINVAL)
+    if (parent.auto || parent.nested || !(parent.flags & U.IOMMU_HWPT_ALLOC_NEST_PARENT))
+      throw new SyscallError(op, E.EINVAL)
+    const type = NESTED[data.type]
+    if (!type || !spec.nestedData.includes(data.type)) throw new SyscallError(op, E.EOPNOTSUPP)
+    if (data.bytes.length < type.min) throw new SyscallError(op, E.EINVAL)
+    if (data.bytes.subarray(type.size).some((b) => b !== 0)) throw new SyscallError(op, E.E2BIG)
+    this.k.accept(`alloc nested hwpt on ${pt.kind} ${ptId}`, op)
+    const id = this.add({
+      kind: 'hwpt',
+      ioas: parent.ioas,
+      flags,
+      auto: false,
+      nested: {on: ptId, dataType: data.type},
+    })
+    this.k.log[this.k.log.length - 1] = `alloc nested hwpt ${id} on ${pt.kind} ${ptId}`
+    return id
+  }
+
+  invalidate(hwptId: number, req: InvalidateRequest): number {
+    const op = 'IOMMU_HWPT_INVALIDATE'
+    const requested = req.entryLen ? req.entries.length / req.entryLen : 0
+    const refuse = (errno: number, done = 0) => new PartialSyscallError(op, errno, done, requested)
+    if (requested && (!req.entryLen || req.entryLen > 4096 || requested > 1 << 19)) throw refuse(E.EINVAL)
+    const o = this.objects.get(hwptId)
+    if (!o) throw refuse(E.ENOENT)
+    if (o.kind !== 'hwpt' || !o.nested) {
+      if (o.kind === 'viommu') throw refuse(E.EOPNOTSUPP)
+      throw refuse(E.EINVAL)
+    }
+    const type = NESTED[o.nested.dataType]!
+    if (req.dataType !== type.invalidate) throw refuse(E.EINVAL)
+    for (let i = 0; i < requested; i++) {
+      const errno = type.entry(req.entries.subarray(i * req.entryLen, (i + 1) * req.entryLen))
+      if (errno) throw refuse(errno, i)
+    }
+    this.k.accept(`invalidate hwpt ${hwptId} ${requested}`, op)
+    return requested
+  }
+
+  viommuAlloc(devId: number, hwptId: number, type: number, data?: Buffer): {id: number; data: Buffer} {
+    const op = 'IOMMU_VIOMMU_ALLOC'
+    if (type === U.IOMMU_VIOMMU_TYPE_DEFAULT) throw new SyscallError(op, E.EOPNOTSUPP)
+    const spec = this.spec(devId, op)
+    if (!spec.viommuTypes?.includes(type)) throw new SyscallError(op, E.EOPNOTSUPP)
+    const hwpt = this.get(hwptId, 'hwpt', op)
+    if (hwpt.nested) throw new SyscallError(op, E.ENOENT)
+    if (!(hwpt.flags & U.IOMMU_HWPT_ALLOC_NEST_PARENT)) throw new SyscallError(op, E.EINVAL)
+    this.k.accept(`alloc viommu on hwpt ${hwptId}`, op)
+    const id = this.add({kind: 'viommu', hwpt: hwptId, iommu: spec.iommu ?? 'iommu0', virtIds: new Map()})
+    this.k.log[this.k.log.length - 1] = `alloc viommu ${id} on hwpt ${hwptId}`
+    return {id, data: data ?? Buffer.alloc(0)}
+  }
+
+  vdeviceAlloc(viommuId: number, devId: number, virtId: bigint): number {
+    const op = 'IOMMU_VDEVICE_ALLOC'
+    const viommu = this.get(viommuId, 'viommu', op)
+    const dev = this.get(devId, 'device', op)
+    if (viommu.iommu !== (this.spec(devId, op).iommu ?? 'iommu0')) throw new SyscallError(op, E.EINVAL)
+    if (dev.vdevice !== null || viommu.virtIds.has(virtId)) throw new SyscallError(op, E.EEXIST)
+    this.k.accept(`alloc vdevice for ${dev.bdf} as 0x${virtId.toString(16)}`, op)
+    const id = this.add({kind: 'vdevice', viommu: viommuId, dev: devId, virtId})
+    viommu.virtIds.set(virtId, id)
+    dev.vdevice = id
     return id
   }
 
@@ -388,6 +542,12 @@ export class FakeIommufd implements KernelIommufd {
     this.objects.delete(id)
     if (o?.kind === 'ioas') for (const a of o.areas) this.unpin(a)
     if (o?.kind === 'hwpt') this.unpinIfBare(o.ioas)
+    if (o?.kind === 'vdevice') {
+      const viommu = this.objects.get(o.viommu)
+      if (viommu?.kind === 'viommu') viommu.virtIds.delete(o.virtId)
+      const dev = this.objects.get(o.dev)
+      if (dev?.kind === 'device') dev.vdevice = null
+    }
   }
 
   close(): void {
@@ -430,7 +590,7 @@ class FakeDevice implements KernelDevice {
     this.k.accept(`bind ${this.spec.bdf}`, op)
     let id = 1
     while (i.objects.has(id)) id++
-    i.objects.set(id, {kind: 'device', bdf: this.spec.bdf})
+    i.objects.set(id, {kind: 'device', bdf: this.spec.bdf, vdevice: null})
     i.bound.add(this)
     this.iommufd = i
     this.devId = id
@@ -510,4 +670,15 @@ class FakeDevice implements KernelDevice {
     this.k.log.push(`close ${this.spec.bdf}`)
     this.k.closeFd(this.fd)
   }
+}
+
+/** The error a user reads, as the CLI prints it: code, message, errno. */
+export function refusal(fn: () => unknown): {code: string; message: string; errno?: string} {
+  try {
+    explained(fn)
+  } catch (error) {
+    const e = error as IommuctlError
+    return {code: e.code ?? '', message: e.message, ...(e.errno ? {errno: e.errno} : {})}
+  }
+  assert.fail('expected a refusal')
 }

@@ -10,23 +10,12 @@ import {after, describe, it} from 'node:test'
 
 import {IommuctlError} from '../../src/errors.js'
 import {applyPlan, validatePlan} from '../../src/session/apply.js'
-import {Engine, explained} from '../../src/session/engine.js'
-import {FakeKernel} from '../helpers/fake-kernel.js'
+import {Engine} from '../../src/session/engine.js'
+import {FakeKernel, refusal} from '../helpers/fake-kernel.js'
 
 const DEV = '0000:00:03.0'
 const KiB4 = 4096n
 const nothingLeft = {fds: [], memory: 0, locked: 0n, objects: 0}
-
-/** The error a user reads, as the CLI prints it: code, message, errno. */
-function refusal(fn: () => unknown): {code: string; message: string; errno?: string} {
-  try {
-    explained(fn)
-  } catch (error) {
-    const e = error as IommuctlError
-    return {code: e.code ?? '', message: e.message, ...(e.errno ? {errno: e.errno} : {})}
-  }
-  assert.fail('expected a refusal')
-}
 
 function engineOn(kernel: FakeKernel, maxPinned: bigint | null = null): Engine {
   return new Engine(kernel, maxPinned)

@@ -13,6 +13,8 @@ const ioas: SessionObject = {
   parent: null,
   bdf: null,
   flags: [],
+  type: null,
+  virtId: null,
   attachedTo: null,
   pasids: [],
   mappings: [
@@ -73,5 +75,48 @@ describe('renderSessionObject', () => {
     assert.match(lineOf(text, 'attached to'), /2$/)
     assert.match(lineOf(text, 'pasids'), /1 on 4$/)
     assert.match(lineOf(text, 'mappings'), /-$/)
+  })
+})
+
+describe('nesting objects', () => {
+  const dev = '0000:00:03.0'
+  const objects = (
+    [
+      {...ioas, id: 1, mappings: []},
+      {
+        ...ioas,
+        id: 3,
+        kind: 'hwpt',
+        name: 's2',
+        parent: 1,
+        bdf: dev,
+        flags: ['nest-parent'],
+        hugePages: null,
+      },
+      {...ioas, id: 4, kind: 'viommu', name: 'vi', parent: 3, bdf: dev, type: 'selftest', hugePages: null},
+      {...ioas, id: 5, kind: 'vdevice', name: null, parent: 4, bdf: dev, virtId: '0x99', hugePages: null},
+      {...ioas, id: 6, kind: 'hwpt', name: 's1', parent: 4, bdf: dev, type: 'selftest', hugePages: null},
+    ] as SessionObject[]
+  ).map((o) => ({...o, mappings: []}))
+
+  it('session status: what each is made on, its type and virtual id', () => {
+    const state: EngineState = {iommufd: 5, objects, pinnedBytes: 0, maxPinnedBytes: null}
+    const text = plain(
+      renderDomainList({defaultDomains: [], session: {name: 'vm0', state}}, {name: 'vm0', notRunning: ''}),
+    )
+    const rows = text.slice(text.indexOf('session vm0\n') + 'session vm0\n'.length)
+    const detail = (id: string) => column(rows, 'DETAIL')(lineOf(rows, `${id} `))
+    assert.equal(detail('3'), `on ioas 1 for ${dev}, nest-parent`)
+    assert.equal(detail('4'), `selftest on nest-parent hwpt 3 for ${dev}`)
+    assert.equal(detail('5'), `${dev} as 0x99 on viommu 4`)
+    assert.equal(detail('6'), `nested (selftest) on parent 4 for ${dev}`)
+    assert.equal(column(rows, 'KIND')(lineOf(rows, '5 ')), 'vdevice')
+  })
+
+  it('domains show: a vDEVICE with its vIOMMU and virtual id', () => {
+    const text = plain(renderSessionObject(objects[3]!))
+    assert.match(lineOf(text, 'on'), /viommu 4$/)
+    assert.match(lineOf(text, 'virtual id'), /0x99$/)
+    assert.match(lineOf(text, 'kind'), /vdevice$/)
   })
 })

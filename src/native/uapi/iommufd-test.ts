@@ -218,3 +218,42 @@ export const iommu_test_hw_info = defineStruct('iommu_test_hw_info', [
   ['flags', 'u32'],
   ['test_reg', 'u32'],
 ])
+
+/** IOMMU_HWPT_ALLOC data type of the mock's nested HWPTs (not one of enum iommu_hwpt_data_type). */
+export const IOMMU_HWPT_DATA_SELFTEST = 0xdead
+/** What every entry of a mock nested HWPT's IOTLB starts as, when the data says so. */
+export const IOMMU_TEST_IOTLB_DEFAULT = 0xbadbeef
+// The mock nested domain's IOTLB: entries 0 to MOCK_NESTED_DOMAIN_IOTLB_ID_MAX.
+export const MOCK_NESTED_DOMAIN_IOTLB_ID_MAX = 3
+export const MOCK_NESTED_DOMAIN_IOTLB_NUM = 4
+
+/** IOMMU_HWPT_DATA_SELFTEST data; the mock reads up to iotlb at least. */
+export const iommu_hwpt_selftest = defineStruct('iommu_hwpt_selftest', [
+  ['iotlb', 'u32'],
+  ['pagetable_type', 'u32'],
+])
+
+// IOMMU_HWPT_INVALIDATE data types of the mock, and one it refuses.
+export const IOMMU_HWPT_INVALIDATE_DATA_SELFTEST = 0xdeadbeef
+export const IOMMU_HWPT_INVALIDATE_DATA_SELFTEST_INVALID = 0xdadbeef
+/** iommu_hwpt_invalidate_selftest.flags: every IOTLB entry, iotlb_id ignored. */
+export const IOMMU_TEST_INVALIDATE_FLAG_ALL = 1 << 0
+
+export const iommu_hwpt_invalidate_selftest = defineStruct('iommu_hwpt_invalidate_selftest', [
+  ['flags', 'u32'],
+  ['iotlb_id', 'u32'],
+])
+
+/** IOMMU_VIOMMU_ALLOC type of the mock's vIOMMU. */
+export const IOMMU_VIOMMU_TYPE_SELFTEST = 0xdeadbeef
+
+// IOMMU_HWPT_INVALIDATE data types for the mock's vIOMMU, and one it refuses.
+export const IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST = 0xdeadbeef
+export const IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST_INVALID = 0xdadbeef
+
+/** One IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST request: a cache entry of the device at vdev_id. */
+export const iommu_viommu_invalidate_selftest = defineStruct('iommu_viommu_invalidate_selftest', [
+  ['flags', 'u32'],
+  ['vdev_id', 'u32'],
+  ['cache_id', 'u32'],
+])

@@ -2,9 +2,9 @@
 // their structs and the constants they use. Names are the header's, so that grep finds both.
 // Every ioctl takes a struct whose first __u32 is its size; encode() fills it in.
 //
-// 7.2 also has IOMMU_VFIO_IOAS, IOMMU_HWPT_INVALIDATE, IOMMU_FAULT_QUEUE_ALLOC,
-// IOMMU_VIOMMU_ALLOC, IOMMU_VDEVICE_ALLOC, IOMMU_IOAS_CHANGE_PROCESS, IOMMU_VEVENTQ_ALLOC and
-// IOMMU_HW_QUEUE_ALLOC, which iommuctl does not issue and so does not define.
+// 7.2 also has IOMMU_VFIO_IOAS, IOMMU_FAULT_QUEUE_ALLOC, IOMMU_IOAS_CHANGE_PROCESS,
+// IOMMU_VEVENTQ_ALLOC and IOMMU_HW_QUEUE_ALLOC, which iommuctl does not issue and so does not
+// define.
 import {_IO, defineStruct} from '../layout.js'
 
 export const IOMMUFD_TYPE = 0x3b // ';'
@@ -22,7 +22,10 @@ export const IOMMUFD_CMD_HWPT_ALLOC = 0x89
 export const IOMMUFD_CMD_GET_HW_INFO = 0x8a
 export const IOMMUFD_CMD_HWPT_SET_DIRTY_TRACKING = 0x8b
 export const IOMMUFD_CMD_HWPT_GET_DIRTY_BITMAP = 0x8c
+export const IOMMUFD_CMD_HWPT_INVALIDATE = 0x8d
 export const IOMMUFD_CMD_IOAS_MAP_FILE = 0x8f
+export const IOMMUFD_CMD_VIOMMU_ALLOC = 0x90
+export const IOMMUFD_CMD_VDEVICE_ALLOC = 0x91
 
 // IOMMU_DESTROY
 export const iommu_destroy = defineStruct('iommu_destroy', [
@@ -140,6 +143,22 @@ export const IOMMU_HWPT_ALLOC_DIRTY_TRACKING = 1 << 1
 export const IOMMU_HWPT_FAULT_ID_VALID = 1 << 2
 export const IOMMU_HWPT_ALLOC_PASID = 1 << 3
 
+// enum iommu_hwpt_vtd_s1_flags
+export const IOMMU_VTD_S1_SRE = 1 << 0
+export const IOMMU_VTD_S1_EAFE = 1 << 1
+export const IOMMU_VTD_S1_WPE = 1 << 2
+
+/** IOMMU_HWPT_ALLOC user data for IOMMU_HWPT_DATA_VTD_S1: the guest's stage-1 page table. */
+export const iommu_hwpt_vtd_s1 = defineStruct('iommu_hwpt_vtd_s1', [
+  ['flags', 'aligned_u64'],
+  ['pgtbl_addr', 'aligned_u64'],
+  ['addr_width', 'u32'],
+  ['__reserved', 'u32'],
+])
+
+/** IOMMU_HWPT_ALLOC user data for IOMMU_HWPT_DATA_ARM_SMMUV3: STE words 0 and 1 (__aligned_le64). */
+export const iommu_hwpt_arm_smmuv3 = defineStruct('iommu_hwpt_arm_smmuv3', [['ste', 'aligned_u64', 2]])
+
 // enum iommu_hwpt_data_type
 export const IOMMU_HWPT_DATA_NONE = 0
 export const IOMMU_HWPT_DATA_VTD_S1 = 1
@@ -161,6 +180,67 @@ export const iommu_hwpt_alloc = defineStruct('iommu_hwpt_alloc', [
   ['__reserved2', 'u32'],
 ])
 export const IOMMU_HWPT_ALLOC = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_HWPT_ALLOC)
+
+// enum iommu_hwpt_invalidate_data_type
+export const IOMMU_HWPT_INVALIDATE_DATA_VTD_S1 = 0
+export const IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3 = 1
+
+// enum iommu_hwpt_vtd_s1_invalidate_flags
+export const IOMMU_VTD_INV_FLAGS_LEAF = 1 << 0
+
+/** One IOMMU_HWPT_INVALIDATE_DATA_VTD_S1 request: addr 0 with npages U64_MAX is everything. */
+export const iommu_hwpt_vtd_s1_invalidate = defineStruct('iommu_hwpt_vtd_s1_invalidate', [
+  ['addr', 'aligned_u64'],
+  ['npages', 'aligned_u64'],
+  ['flags', 'u32'],
+  ['__reserved', 'u32'],
+])
+
+/** One IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3 request: a 128-bit CMDQ command (__aligned_le64). */
+export const iommu_viommu_arm_smmuv3_invalidate = defineStruct('iommu_viommu_arm_smmuv3_invalidate', [
+  ['cmd', 'aligned_u64', 2],
+])
+
+// IOMMU_HWPT_INVALIDATE: entry_num in, the entries handled out (written back on failure too).
+export const iommu_hwpt_invalidate = defineStruct('iommu_hwpt_invalidate', [
+  ['size', 'u32'],
+  ['hwpt_id', 'u32'],
+  ['data_uptr', 'aligned_u64'],
+  ['data_type', 'u32'],
+  ['entry_len', 'u32'],
+  ['entry_num', 'u32'],
+  ['__reserved', 'u32'],
+])
+export const IOMMU_HWPT_INVALIDATE = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_HWPT_INVALIDATE)
+
+// enum iommu_viommu_type
+export const IOMMU_VIOMMU_TYPE_DEFAULT = 0
+export const IOMMU_VIOMMU_TYPE_ARM_SMMUV3 = 1
+export const IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV = 2
+
+// IOMMU_VIOMMU_ALLOC: on a nest-parent HWPT, backed by dev_id's physical IOMMU.
+export const iommu_viommu_alloc = defineStruct('iommu_viommu_alloc', [
+  ['size', 'u32'],
+  ['flags', 'u32'],
+  ['type', 'u32'],
+  ['dev_id', 'u32'],
+  ['hwpt_id', 'u32'],
+  ['out_viommu_id', 'u32'],
+  ['data_len', 'u32'],
+  ['__reserved', 'u32'],
+  ['data_uptr', 'aligned_u64'],
+])
+export const IOMMU_VIOMMU_ALLOC = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_VIOMMU_ALLOC)
+
+// IOMMU_VDEVICE_ALLOC: virt_id is the device's id in the guest (vSID, vDeviceID, vRID).
+export const iommu_vdevice_alloc = defineStruct('iommu_vdevice_alloc', [
+  ['size', 'u32'],
+  ['viommu_id', 'u32'],
+  ['dev_id', 'u32'],
+  ['out_vdevice_id', 'u32'],
+  ['virt_id', 'aligned_u64'],
+])
+export const IOMMU_VDEVICE_ALLOC = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_VDEVICE_ALLOC)
 
 // enum iommu_hw_info_vtd_flags
 export const IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17 = 1 << 0

@@ -13,11 +13,13 @@ import {AnyStruct, EncodeValues, StructValues} from '../../../src/native/layout.
 import {errnoName, ftruncate, MFD_CLOEXEC, memfdCreate} from '../../../src/native/libc.js'
 import {Mapping} from '../../../src/native/mapping.js'
 import * as U from '../../../src/native/uapi/iommufd.js'
+import * as T from '../../../src/native/uapi/iommufd-test.js'
 import * as V from '../../../src/native/uapi/vfio.js'
 import {readPciDevice} from '../../../src/sysfs/pci.js'
 import {Root} from '../../../src/sysfs/root.js'
 import {VfioCdev} from '../../../src/vfio/cdev.js'
 import {VfioContainer, VfioGroup} from '../../../src/vfio/legacy.js'
+import {mockDevice} from './mock.js'
 
 const [cdevBdf, legacyBdf, legacyGroup] = process.argv.slice(2)
 const results: {ioctl: string; case: string; errno: string}[] = []
@@ -270,6 +272,71 @@ sizes(
   'data',
   {hwpt_id: hwpt},
 )
+
+// Nesting. The emulated VT-d (no x-flts) has none, which is the refusal on the e1000e; success
+// is on an iommufd selftest mock device in the same iommufd (tools/testing/selftests/iommu).
+record('IOMMU_HWPT_ALLOC', 'nest-parent on the emulated VT-d', () =>
+  fd.hwptAlloc(devId, ioas, U.IOMMU_HWPT_ALLOC_NEST_PARENT),
+)
+const mockIoas = fd.ioasAlloc()
+const mock = mockDevice(fd, mockIoas, 0)
+const parent = fd.hwptAlloc(mock.idev, mockIoas, U.IOMMU_HWPT_ALLOC_NEST_PARENT)
+const nested = fd.hwptAlloc(mock.idev, parent, 0, {
+  type: T.IOMMU_HWPT_DATA_SELFTEST,
+  bytes: T.iommu_hwpt_selftest.encode({iotlb: T.IOMMU_TEST_IOTLB_DEFAULT}),
+})
+const selftestInv = {
+  dataType: T.IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
+  entryLen: T.iommu_hwpt_invalidate_selftest.size,
+  entries: T.iommu_hwpt_invalidate_selftest.encode({iotlb_id: 1}),
+}
+record('IOMMU_HWPT_INVALIDATE', 'success', () => fd.invalidate(nested, selftestInv))
+record('IOMMU_HWPT_INVALIDATE', 'bad id', () => fd.invalidate(999, selftestInv))
+record('IOMMU_HWPT_INVALIDATE', 'a paging HWPT', () => fd.invalidate(hwpt, selftestInv))
+raw(
+  fd.fd,
+  'IOMMU_HWPT_INVALIDATE',
+  'non-zero reserved',
+  U.IOMMU_HWPT_INVALIDATE,
+  U.iommu_hwpt_invalidate.encode({hwpt_id: nested, data_type: selftestInv.dataType, __reserved: 1}),
+)
+sizes(fd.fd, 'IOMMU_HWPT_INVALIDATE', U.IOMMU_HWPT_INVALIDATE, U.iommu_hwpt_invalidate, '__reserved', {
+  hwpt_id: nested,
+  data_type: selftestInv.dataType,
+})
+let viommu = 0
+record('IOMMU_VIOMMU_ALLOC', 'success', () => {
+  viommu = fd.viommuAlloc(mock.idev, parent, T.IOMMU_VIOMMU_TYPE_SELFTEST).id
+})
+record('IOMMU_VIOMMU_ALLOC', 'bad id', () => fd.viommuAlloc(999, parent, T.IOMMU_VIOMMU_TYPE_SELFTEST))
+record('IOMMU_VIOMMU_ALLOC', 'on the emulated VT-d', () =>
+  fd.viommuAlloc(devId, parent, U.IOMMU_VIOMMU_TYPE_ARM_SMMUV3),
+)
+raw(
+  fd.fd,
+  'IOMMU_VIOMMU_ALLOC',
+  'unknown flag',
+  U.IOMMU_VIOMMU_ALLOC,
+  U.iommu_viommu_alloc.encode({
+    flags: 1,
+    type: T.IOMMU_VIOMMU_TYPE_SELFTEST,
+    dev_id: mock.idev,
+    hwpt_id: parent,
+  }),
+)
+sizes(fd.fd, 'IOMMU_VIOMMU_ALLOC', U.IOMMU_VIOMMU_ALLOC, U.iommu_viommu_alloc, 'out_viommu_id', {
+  type: T.IOMMU_VIOMMU_TYPE_SELFTEST,
+  dev_id: mock.idev,
+  hwpt_id: parent,
+})
+record('IOMMU_VDEVICE_ALLOC', 'success', () => fd.vdeviceAlloc(viommu, mock.idev, 0x99n))
+record('IOMMU_VDEVICE_ALLOC', 'bad id', () => fd.vdeviceAlloc(999, mock.idev, 0x88n))
+record('IOMMU_VDEVICE_ALLOC', 'a device that has one', () => fd.vdeviceAlloc(viommu, mock.idev, 0x88n))
+sizes(fd.fd, 'IOMMU_VDEVICE_ALLOC', U.IOMMU_VDEVICE_ALLOC, U.iommu_vdevice_alloc, 'virt_id', {
+  viommu_id: viommu,
+  dev_id: mock.idev,
+  virt_id: 0x77n,
+})
 
 // VFIO cdev
 record('VFIO_DEVICE_ATTACH_IOMMUFD_PT', 'success, replace with the HWPT', () => dev.attach(hwpt))
