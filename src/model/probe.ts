@@ -49,13 +49,7 @@ export function runProbe(kernel: Kernel, bdf: string): ProbeRecord {
   const node = kernel.deviceNode(bdf)
   const iommufd = kernel.openIommufd()
   const log = new StepLog()
-  log.steps.push({
-    step: 'open /dev/iommu',
-    call: 'open',
-    result: 'ok',
-    detail: `fd ${iommufd.fd}`,
-    errno: null,
-  })
+  log.opened('/dev/iommu', iommufd.fd)
   let dev: KernelDevice | undefined
   let buffer: UserMemory | undefined
   try {
@@ -231,6 +225,11 @@ class StepLog {
   /** What to take down, in the order it was made; by key, so a later dependency moves it on top. */
   private readonly undos = new Map<string, Undo>()
 
+  /** The descriptor the probe needs before any step: opened, or the command's error. */
+  opened(node: string, fd: number): void {
+    this.steps.push({step: `open ${node}`, call: 'open', result: 'ok', detail: `fd ${fd}`, errno: null})
+  }
+
   undo(key: string, undo: Undo): void {
     this.undos.delete(key)
     this.undos.set(key, undo)
@@ -281,13 +280,7 @@ export function runLegacyProbe(loc: VfioLocation): ProbeRecord {
   const log = new StepLog()
   // Without the container node there is no legacy VFIO: the command's error, not a step.
   const container = VfioContainer.open()
-  log.steps.push({
-    step: 'open /dev/vfio/vfio',
-    call: 'open',
-    result: 'ok',
-    detail: `fd ${container.fd}`,
-    errno: null,
-  })
+  log.opened('/dev/vfio/vfio', container.fd)
   let group: VfioGroup | undefined
   let buffer: Mapping | undefined
   let deviceFd: number | undefined
