@@ -5,6 +5,7 @@ import {ExitCode} from '../errors.js'
 import {explain} from '../iommufd/explain.js'
 import {ProbeRecord, runLegacyProbe, runProbe} from '../model/probe.js'
 import {renderProbe} from '../render/probe.js'
+import {hostKernel} from '../session/kernel.js'
 import {locateVfioDevice} from '../vfio/locate.js'
 
 export default class Probe extends BaseCommand<typeof Probe> {
@@ -15,7 +16,7 @@ export default class Probe extends BaseCommand<typeof Probe> {
     }),
   }
 
-  static description = `The quick answer to "will this device work with iommufd here?": opens /dev/iommu, allocates an IOAS, binds the device's VFIO cdev, attaches it, maps a 2 MiB buffer at a kernel-chosen and at a fixed IOVA, reads the IOVA ranges, allocates HWPTs (plain, with dirty tracking, as a nest parent), attaches to the HWPT, tries a PASID attach, then unmaps, detaches and destroys. Each step reports ok, unsupported (with the reason) or failed. The device is left as it was found. With --legacy the same question goes through the VFIO container and group (type1v2): API version, extension, group viability, set container and IOMMU, the IOMMU info with its IOVA ranges, a DMA map and unmap, and the device fd.
+  static description = `The quick answer to "will this device work with iommufd here?": opens /dev/iommu, allocates an IOAS, binds the device's VFIO cdev, attaches it, maps a 2 MiB buffer at a kernel-chosen and at a fixed IOVA, reads the IOVA ranges, allocates HWPTs (plain, with dirty tracking, as a nest parent), attaches to the HWPT, tries a PASID attach, then takes down what it made, last made first: PASID detach, detach, the HWPTs, the maps, the IOAS. Each step reports ok, unsupported (with the reason) or failed. The device is left as it was found. With --legacy the same question goes through the VFIO container and group (type1v2): API version, extension, group viability, set container and IOMMU, the IOMMU info with its IOVA ranges, a DMA map and unmap, and the device fd.
 
 Exit status: 0 when no step failed (unsupported features are not failures), 1 otherwise.`
 
@@ -42,10 +43,11 @@ Exit status: 0 when no step failed (unsupported features are not failures), 1 ot
 
   async run(): Promise<ProbeRecord> {
     const {legacy} = this.flags
-    const loc = locateVfioDevice(this.root, this.args.bdf, legacy ? 'group' : 'cdev')
     let record: ProbeRecord
     try {
-      record = legacy ? runLegacyProbe(loc) : runProbe(loc)
+      record = legacy
+        ? runLegacyProbe(locateVfioDevice(this.root, this.args.bdf, 'group'))
+        : runProbe(hostKernel(this.root), this.args.bdf)
     } catch (error) {
       throw explain(error)
     }

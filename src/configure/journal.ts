@@ -116,7 +116,7 @@ export class Journal {
     if ((parsed as {format?: unknown} | null)?.format !== 1) {
       throw badJournal(this.file, 'is not a format 1 iommuctl journal.')
     }
-    const e = schemaValidators('journal').compile()(parsed)
+    const e = schemaValidators('journal').whole(parsed)
     if (e) throw badJournal(this.file, `is not valid: ${describe(e)}.`)
     this.data = parsed as JournalData
     return this

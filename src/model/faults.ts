@@ -1,4 +1,4 @@
-import {DecodedFault, FaultDecoder, FaultKind, FaultReason, FaultVendor} from '../decode/faults.js'
+import {DecodedFault, FaultDecoder, FaultVendor} from '../decode/faults.js'
 import {atOrAfter, LogTime, parseLogLine} from '../decode/kernel-log.js'
 import {Bdf, Hex} from '../records.js'
 import {GROUPS_DIR} from '../sysfs/inventory.js'
@@ -49,19 +49,14 @@ export interface FaultSeen {
   index: Hex | null
 }
 
+/** What a group's records share: the fields of the decoded line that make its key. */
+type FaultGroupKey = Pick<
+  DecodedFault,
+  'vendor' | 'kind' | 'requester' | 'bdf' | 'segmentAssumed' | 'unit' | 'driver' | 'streamId' | 'reason'
+>
+
 /** The repeats of one fault: one device (or unit or stream), one kind, one reason. */
-export interface FaultGroup {
-  vendor: FaultVendor | null
-  kind: FaultKind
-  requester: string | null
-  bdf: Bdf | null
-  /** The line printed no PCI segment: 0000 was assumed. */
-  segmentAssumed: boolean
-  unit: string | null
-  /** The driver the line's own prefix names ("nvme 0000:01:00.0: AMD-Vi: ..."). */
-  driver: string | null
-  streamId: Hex | null
-  reason: FaultReason | null
+export interface FaultGroup extends FaultGroupKey {
   accesses: ('read' | 'write')[]
   count: number
   first: FaultSeen

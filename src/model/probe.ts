@@ -1,11 +1,11 @@
 import {explainErrno} from '../iommufd/explain.js'
-import {Iommufd} from '../iommufd/iommufd.js'
 import {SyscallError} from '../native/errors.js'
 import {Mapping} from '../native/mapping.js'
 import {closeQuietly} from '../native/ioctl.js'
 import * as U from '../native/uapi/iommufd.js'
 import * as V from '../native/uapi/vfio.js'
-import {deviceInfo, VfioCdev} from '../vfio/cdev.js'
+import type {Kernel, KernelDevice, UserMemory} from '../session/kernel.js'
+import {deviceInfo} from '../vfio/cdev.js'
 import {VfioContainer, VfioGroup} from '../vfio/legacy.js'
 import {VfioLocation} from '../vfio/locate.js'
 import {hex} from '../records.js'
@@ -38,108 +38,118 @@ const UNSUPPORTED = new Set(['EOPNOTSUPP', 'ENODEV'])
 /**
  * The whole iommufd cycle on one device, each step recorded: open, IOAS, bind, attach, map at a
  * kernel-chosen and a fixed IOVA, IOVA ranges, HWPTs (plain, dirty tracking, nest parent),
- * replace, PASID attach, unmap, detach, destroy. Whatever happens, everything is released:
- * the device ends as it started.
+ * replace, PASID attach; then what was made is taken down in reverse: PASID detach, detach,
+ * destroy, unmap. A step that fails skips only what needs it, and whatever happens every
+ * descriptor and mapping is released: the device ends as it started. The kernel is an interface
+ * (src/session/kernel.ts) so that unit tests drive the same steps over a fake.
  */
-export function runProbe(loc: VfioLocation): ProbeRecord {
+export function runProbe(kernel: Kernel, bdf: string): ProbeRecord {
+  // Why the device cannot be probed (not on VFIO, no cdev) is the command's error, as is
+  // a missing /dev/iommu (exit 3): neither is a step.
+  const node = kernel.deviceNode(bdf)
+  const iommufd = kernel.openIommufd()
   const log = new StepLog()
-  const {steps} = log
-  const attempt = log.attempt.bind(log)
-  const skip = log.skip.bind(log)
-
-  // Without /dev/iommu there is nothing to probe: that is the command's error (exit 3), not a step.
-  const iommufd = Iommufd.open()
-  steps.push({step: 'open /dev/iommu', call: 'open', result: 'ok', detail: `fd ${iommufd.fd}`, errno: null})
-  let dev: VfioCdev | undefined
-  let buffer: Mapping | undefined
+  log.opened('/dev/iommu', iommufd.fd)
+  let dev: KernelDevice | undefined
+  let buffer: UserMemory | undefined
   try {
-    const ioas = attempt(
-      'allocate an IOAS',
-      'IOMMU_IOAS_ALLOC',
-      () => iommufd.ioasAlloc(),
-      (id) => `ioas ${id}`,
-    )
-    dev = attempt(
-      `open ${loc.cdev}`,
-      'open',
-      () => VfioCdev.open(loc.cdev!),
-      (d) => `fd ${d.fd}`,
-    )
-    const devId =
-      dev &&
-      attempt(
-        'bind the device',
-        'VFIO_DEVICE_BIND_IOMMUFD',
-        () => dev!.bind(iommufd),
-        (id) => `dev ${id}`,
+    const build = (): void => {
+      const ioas = log.attempt(
+        'allocate an IOAS',
+        'IOMMU_IOAS_ALLOC',
+        () => iommufd.ioasAlloc(),
+        (id) => `ioas ${id}`,
       )
-    if (ioas === undefined || devId === undefined || !dev) {
-      skip('the rest', '-', 'needs an IOAS and a bound device')
-      return finish(loc, steps)
-    }
-    const d = dev
-    attempt(
-      'attach to the IOAS',
-      'VFIO_DEVICE_ATTACH_IOMMUFD_PT',
-      () => d.attach(ioas),
-      (pt) => `pt ${pt} (the automatic domain)`,
-    )
-    buffer = attempt(
-      'allocate a 2 MiB buffer',
-      'mmap',
-      () => Mapping.anonymous(BUFFER),
-      (m) => `at ${hex(m.address)}`,
-    )
-    const auto =
-      buffer &&
-      attempt(
-        'map at an IOVA the kernel picks',
-        'IOMMU_IOAS_MAP',
-        () => iommufd.map(ioas, {userVa: buffer!.address, length: BUFFER}),
-        (iova) => `iova ${hex(iova)}`,
+      if (ioas !== undefined) log.undo('ioas', destroy('IOAS', ioas))
+      dev = log.attempt(
+        `open ${node}`,
+        'open',
+        () => kernel.openDevice(node),
+        (d) => `fd ${d.fd}`,
       )
-    const ranges = attempt(
-      'read the usable IOVA ranges',
-      'IOMMU_IOAS_IOVA_RANGES',
-      () => iommufd.iovaRanges(ioas),
-      (r) => r.map((x) => `${hex(x.start)}-${hex(x.last)}`).join(', '),
-    )
-    const fixedIova = ranges && pickFixedIova(ranges, BUFFER, auto)
-    const fixed =
-      buffer && fixedIova !== undefined
-        ? attempt(
-            'map at a fixed IOVA',
-            'IOMMU_IOAS_MAP',
-            () => iommufd.map(ioas, {userVa: buffer!.address, length: BUFFER, iova: fixedIova}),
-            (iova) => `iova ${hex(iova)}`,
-          )
-        : (skip('map at a fixed IOVA', 'IOMMU_IOAS_MAP', 'no free IOVA range found'), undefined)
-    const hwpt = attempt(
-      'allocate an HWPT',
-      'IOMMU_HWPT_ALLOC',
-      () => iommufd.hwptAlloc(devId, ioas),
-      (id) => `hwpt ${id}`,
-    )
-    const dirty = attempt(
-      'allocate an HWPT with dirty tracking',
-      'IOMMU_HWPT_ALLOC',
-      () => iommufd.hwptAlloc(devId, ioas, U.IOMMU_HWPT_ALLOC_DIRTY_TRACKING),
-      (id) => `hwpt ${id}`,
-    )
-    const parent = attempt(
-      'allocate a nest-parent HWPT',
-      'IOMMU_HWPT_ALLOC',
-      () => iommufd.hwptAlloc(devId, ioas, U.IOMMU_HWPT_ALLOC_NEST_PARENT),
-      (id) => `hwpt ${id}`,
-    )
-    if (hwpt !== undefined) {
-      attempt(
+      const d = dev
+      const devId =
+        d &&
+        log.attempt(
+          'bind the device',
+          'VFIO_DEVICE_BIND_IOMMUFD',
+          () => d.bind(iommufd),
+          (id) => `dev ${id}`,
+        )
+      if (ioas === undefined || devId === undefined || !d) {
+        log.skip('the rest', '-', 'needs an IOAS and a bound device')
+        return
+      }
+      const detachDevice: Undo = {
+        step: 'detach the device',
+        call: 'VFIO_DEVICE_DETACH_IOMMUFD_PT',
+        run: () => d.detach(),
+        describe: () => 'detached',
+      }
+      const attached = log.attempt(
+        'attach to the IOAS',
+        'VFIO_DEVICE_ATTACH_IOMMUFD_PT',
+        () => d.attach(ioas),
+        (pt) => `pt ${pt} (the automatic domain)`,
+      )
+      if (attached !== undefined) log.undo('device', detachDevice)
+      buffer = log.attempt(
+        'allocate a 2 MiB buffer',
+        'mmap',
+        () => kernel.anonymous(BUFFER),
+        (m) => `at ${hex(m.address)}`,
+      )
+      const b = buffer
+      const auto =
+        b &&
+        log.attempt(
+          'map at an IOVA the kernel picks',
+          'IOMMU_IOAS_MAP',
+          () => iommufd.map(ioas, {userVa: b.address, length: BUFFER}),
+          (iova) => `iova ${hex(iova)}`,
+        )
+      if (auto !== undefined) log.undo('auto', unmap('the kernel-picked IOVA', ioas, auto))
+      const ranges = log.attempt(
+        'read the usable IOVA ranges',
+        'IOMMU_IOAS_IOVA_RANGES',
+        () => iommufd.iovaRanges(ioas),
+        (r) => r.map((x) => `${hex(x.start)}-${hex(x.last)}`).join(', '),
+      )
+      const fixedIova = ranges && pickFixedIova(ranges, BUFFER, auto)
+      if (b && fixedIova !== undefined) {
+        const fixed = log.attempt(
+          'map at a fixed IOVA',
+          'IOMMU_IOAS_MAP',
+          () => iommufd.map(ioas, {userVa: b.address, length: BUFFER, iova: fixedIova}),
+          (iova) => `iova ${hex(iova)}`,
+        )
+        if (fixed !== undefined) log.undo('fixed', unmap('the fixed IOVA', ioas, fixed))
+      } else log.skip('map at a fixed IOVA', 'IOMMU_IOAS_MAP', 'no free IOVA range found')
+      const hwpts = [
+        ['allocate an HWPT', 'HWPT', 0],
+        ['allocate an HWPT with dirty tracking', 'dirty-tracking HWPT', U.IOMMU_HWPT_ALLOC_DIRTY_TRACKING],
+        ['allocate a nest-parent HWPT', 'nest-parent HWPT', U.IOMMU_HWPT_ALLOC_NEST_PARENT],
+      ] as const
+      const [hwpt] = hwpts.map(([step, what, flags]) => {
+        const id = log.attempt(
+          step,
+          'IOMMU_HWPT_ALLOC',
+          () => iommufd.hwptAlloc(devId, ioas, flags),
+          (h) => `hwpt ${h}`,
+        )
+        if (id !== undefined) log.undo(what, destroy(what, id))
+        return id
+      })
+      if (hwpt === undefined) return
+      const replaced = log.attempt(
         'replace: attach to the HWPT',
         'VFIO_DEVICE_ATTACH_IOMMUFD_PT',
         () => d.attach(hwpt),
         (pt) => `pt ${pt}`,
       )
-      const pasid = attempt(
+      // Attached to the HWPT now, the device must be detached before the HWPT can go.
+      if (replaced !== undefined) log.undo('device', detachDevice)
+      const pasid = log.attempt(
         'attach PASID 1 to the HWPT',
         'VFIO_DEVICE_ATTACH_IOMMUFD_PT (PASID)',
         () => d.attach(hwpt, 1),
@@ -147,52 +157,38 @@ export function runProbe(loc: VfioLocation): ProbeRecord {
         new Set([...UNSUPPORTED, 'EINVAL']),
       )
       if (pasid !== undefined)
-        attempt(
-          'detach PASID 1',
-          'VFIO_DEVICE_DETACH_IOMMUFD_PT (PASID)',
-          () => d.detach(1),
-          () => 'detached',
-        )
+        log.undo('pasid', {
+          step: 'detach PASID 1',
+          call: 'VFIO_DEVICE_DETACH_IOMMUFD_PT (PASID)',
+          run: () => d.detach(1),
+          describe: () => 'detached',
+        })
     }
-    if (auto !== undefined)
-      attempt(
-        'unmap the kernel-picked IOVA',
-        'IOMMU_IOAS_UNMAP',
-        () => iommufd.unmap(ioas, auto, BUFFER),
-        (n) => `${n} bytes`,
-      )
-    if (fixed !== undefined)
-      attempt(
-        'unmap the fixed IOVA',
-        'IOMMU_IOAS_UNMAP',
-        () => iommufd.unmap(ioas, fixed, BUFFER),
-        (n) => `${n} bytes`,
-      )
-    attempt(
-      'detach the device',
-      'VFIO_DEVICE_DETACH_IOMMUFD_PT',
-      () => d.detach(),
-      () => 'detached',
-    )
-    for (const [what, id] of [
-      ['dirty-tracking HWPT', dirty],
-      ['nest-parent HWPT', parent],
-      ['HWPT', hwpt],
-      ['IOAS', ioas],
-    ] as const) {
-      if (id !== undefined)
-        attempt(
-          `destroy the ${what}`,
-          'IOMMU_DESTROY',
-          () => iommufd.destroy(id),
-          () => `${id} destroyed`,
-        )
-    }
-    return finish(loc, steps)
+    build()
+    log.tearDown()
+    return finish(bdf, log.steps)
   } finally {
     dev?.close()
     buffer?.unmap()
     iommufd.close()
+  }
+
+  function destroy(what: string, id: number): Undo {
+    return {
+      step: `destroy the ${what}`,
+      call: 'IOMMU_DESTROY',
+      run: () => iommufd.destroy(id),
+      describe: () => `${id} destroyed`,
+    }
+  }
+
+  function unmap(what: string, ioas: number, iova: bigint): Undo {
+    return {
+      step: `unmap ${what}`,
+      call: 'IOMMU_IOAS_UNMAP',
+      run: () => iommufd.unmap(ioas, iova, BUFFER),
+      describe: (n) => `${n} bytes`,
+    }
   }
 }
 
@@ -211,13 +207,39 @@ function pickFixedIova(
   return undefined
 }
 
-function finish(loc: VfioLocation, steps: ProbeStep[], path: ProbeRecord['path'] = 'iommufd'): ProbeRecord {
-  return {bdf: loc.bdf, path, ok: steps.every((s) => s.result !== 'failed'), steps}
+function finish(bdf: string, steps: ProbeStep[], path: ProbeRecord['path'] = 'iommufd'): ProbeRecord {
+  return {bdf, path, ok: steps.every((s) => s.result !== 'failed'), steps}
+}
+
+/** A step that takes down what an earlier one made. */
+interface Undo {
+  step: string
+  call: string
+  run: () => unknown
+  describe: (v: unknown) => string
 }
 
 /** The steps of a probe as they happen: each call's result, or the errno and what it means. */
 class StepLog {
   readonly steps: ProbeStep[] = []
+  /** What to take down, in the order it was made; by key, so a later dependency moves it on top. */
+  private readonly undos = new Map<string, Undo>()
+
+  /** The descriptor the probe needs before any step: opened, or the command's error. */
+  opened(node: string, fd: number): void {
+    this.steps.push({step: `open ${node}`, call: 'open', result: 'ok', detail: `fd ${fd}`, errno: null})
+  }
+
+  undo(key: string, undo: Undo): void {
+    this.undos.delete(key)
+    this.undos.set(key, undo)
+  }
+
+  /** Takes down what was made, last first; a failed step does not stop the ones after it. */
+  tearDown(): void {
+    for (const u of [...this.undos.values()].reverse()) this.attempt(u.step, u.call, u.run, u.describe)
+    this.undos.clear()
+  }
 
   attempt<T>(
     step: string,
@@ -258,13 +280,7 @@ export function runLegacyProbe(loc: VfioLocation): ProbeRecord {
   const log = new StepLog()
   // Without the container node there is no legacy VFIO: the command's error, not a step.
   const container = VfioContainer.open()
-  log.steps.push({
-    step: 'open /dev/vfio/vfio',
-    call: 'open',
-    result: 'ok',
-    detail: `fd ${container.fd}`,
-    errno: null,
-  })
+  log.opened('/dev/vfio/vfio', container.fd)
   let group: VfioGroup | undefined
   let buffer: Mapping | undefined
   let deviceFd: number | undefined
@@ -299,7 +315,7 @@ export function runLegacyProbe(loc: VfioLocation): ProbeRecord {
     if (status && !status.viable) log.steps[log.steps.length - 1]!.result = 'failed'
     if (!g || !status?.viable || !type1v2) {
       log.skip('the rest', '-', 'needs a viable group and the type1v2 IOMMU')
-      return finish(loc, log.steps, 'legacy')
+      return finish(loc.bdf, log.steps, 'legacy')
     }
     const set = log.attempt(
       'put the group in the container',
@@ -317,7 +333,7 @@ export function runLegacyProbe(loc: VfioLocation): ProbeRecord {
       )
     if (iommu === undefined || iommu === false) {
       log.skip('the rest', '-', 'needs the container set up')
-      return finish(loc, log.steps, 'legacy')
+      return finish(loc.bdf, log.steps, 'legacy')
     }
     const info = log.attempt(
       'read the IOMMU info',
@@ -369,7 +385,7 @@ export function runLegacyProbe(loc: VfioLocation): ProbeRecord {
         () => container.unmapDma(iova, BUFFER),
         (n) => `${n} bytes`,
       )
-    return finish(loc, log.steps, 'legacy')
+    return finish(loc.bdf, log.steps, 'legacy')
   } finally {
     if (deviceFd !== undefined) closeQuietly(deviceFd)
     group?.close()

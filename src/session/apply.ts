@@ -27,7 +27,7 @@ export interface ApplyRecord {
 
 /** Validates a parsed plan against schemas/plan.json; an error names the entry and field. */
 export async function validatePlan(data: unknown): Promise<Plan> {
-  const e = schemaValidators('plan').compile()(data)
+  const e = schemaValidators('plan').whole(data)
   if (e) {
     const {where, message} = schemaProblem(e, '')
     throw planError(where || 'the plan', message)

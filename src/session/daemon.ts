@@ -26,13 +26,7 @@ import {
  * (map.args.size: must match pattern ...).
  */
 export async function requestValidator(): Promise<(data: unknown) => string | null> {
-  const {schema, compile} = schemaValidators('session-request')
-  const byOp = new Map(
-    schema.definitions.SessionRequest!.anyOf!.map((branch) => [
-      branch.properties!.op!.const!,
-      compile(branch),
-    ]),
-  )
+  const byOp = schemaValidators('session-request').parts
   return (data) => {
     if (typeof data !== 'object' || data === null || Array.isArray(data)) return 'request: must be an object'
     const {v, op} = data as {v?: unknown; op?: unknown}

@@ -1,5 +1,5 @@
-// The kernel operations the session engine makes, as an interface: the engine decides what to
-// make and in what order, and this is everything it asks of the kernel. hostKernel is the real
+// The kernel operations the session engine and probe make, as an interface: they decide what to
+// make and in what order, and this is everything they ask of the kernel. hostKernel is the real
 // one (src/iommufd, src/vfio and src/native over /dev/iommu); the unit tests drive the engine
 // with an in-memory twin that refuses what the kernel refuses (test/helpers/fake-kernel.ts), as
 // rust-vmm's vfio-ioctls does with its vfio_syscall module and its test double.
@@ -19,6 +19,7 @@ export type KernelIommufd = Pick<
   | 'map'
   | 'mapFile'
   | 'unmap'
+  | 'iovaRanges'
   | 'hwptAlloc'
   | 'invalidate'
   | 'viommuAlloc'

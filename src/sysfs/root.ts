@@ -455,7 +455,7 @@ export class Root {
         `has format ${printable(JSON.stringify(format) ?? 'none')}, and this iommuctl reads format 1 only.`,
       )
     }
-    const e = schemaValidators('manifest').compile()(parsed)
+    const e = schemaValidators('manifest').whole(parsed)
     const problem = e && `${e.instancePath || '/'} ${e.message ?? 'is invalid'}`
     if (problem) throw bad(`is not a valid snapshot manifest: ${printable(problem)}.`)
     return parsed as SnapshotManifest

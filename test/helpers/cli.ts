@@ -72,7 +72,7 @@ function staleDist(): string | null {
   return built
 }
 
-function requireBuilt(): void {
+export function requireBuilt(): void {
   const why = staleDist()
   if (why) throw new Error(why)
 }

@@ -33,6 +33,8 @@
 //   vIOMMU is EINVAL, as is a data type the object does not take; entries are handled in order
 //   until one is refused (selftest.c mock_domain_cache_invalidate_user, intel/nested.c
 //   intel_nested_cache_invalidate_user), and the count handled comes back either way;
+// - IOMMU_IOAS_IOVA_RANGES answers the IOVA space less the reserved regions of the devices
+//   attached to the IOAS's page tables (io_pagetable.c iopt_table_enforce_dev_resv_regions);
 // - a device is bound once (VFIO_DEVICE_BIND_IOMMUFD again is EINVAL); the bind holds the
 //   iommufd: its objects go when the descriptor and every bound device are closed.
 import {constants} from 'node:os'
@@ -92,6 +94,8 @@ export interface FakeDeviceSpec {
   nestedData?: number[]
   /** vIOMMU types its IOMMU's driver offers (IOMMU_VIOMMU_TYPE_*). */
   viommuTypes?: number[]
+  /** Its reserved regions (the MSI window...), taken out of an IOAS it is attached to. */
+  reserved?: IovaRange[]
 }
 
 interface Area {
@@ -336,6 +340,24 @@ export class FakeIommufd implements KernelIommufd {
     return id
   }
 
+  iovaRanges(ioasId: number): IovaRange[] {
+    this.get(ioasId, 'ioas', 'IOMMU_IOAS_IOVA_RANGES')
+    const pts = [...this.objects].filter(([, o]) => o.kind === 'hwpt' && o.ioas === ioasId).map(([id]) => id)
+    const reserved = [...this.bound]
+      .filter((d) => pts.some((pt) => d.usesPt(pt)))
+      .flatMap((d) => d.spec.reserved ?? [])
+      .sort((a, b) => (a.start < b.start ? -1 : 1))
+    this.k.accept(`iova-ranges ${ioasId}`, 'IOMMU_IOAS_IOVA_RANGES')
+    const ranges: IovaRange[] = []
+    let start = 0n
+    for (const r of reserved) {
+      if (r.start > start) ranges.push({start, last: r.start - 1n})
+      if (r.last + 1n > start) start = r.last + 1n
+    }
+    if (start <= U64_MAX) ranges.push({start, last: U64_MAX})
+    return ranges
+  }
+
   allowIovas(ioasId: number, _ranges: IovaRange[]): void {
     this.get(ioasId, 'ioas', 'IOMMU_IOAS_ALLOW_IOVAS')
     this.k.accept(`allow-iovas ${ioasId}`, 'IOMMU_IOAS_ALLOW_IOVAS')
@@ -574,7 +596,7 @@ class FakeDevice implements KernelDevice {
 
   constructor(
     private readonly k: FakeKernel,
-    private readonly spec: FakeDeviceSpec,
+    readonly spec: FakeDeviceSpec,
     readonly fd: number,
   ) {}
 

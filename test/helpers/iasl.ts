@@ -1,4 +1,5 @@
 import {execFileSync} from 'node:child_process'
+import {createHash} from 'node:crypto'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
@@ -64,14 +65,36 @@ export function parseIasl(text: string): IaslDecode {
   return {fields: out, unknownAfter}
 }
 
-/** iasl's own decode of a table: `iasl -d` on a copy in a temporary directory. */
+let iaslVersion: string | undefined
+
+/**
+ * iasl's own decode of a table: `iasl -d` on a copy in a temporary directory. Its output is kept
+ * outside the repository (XDG_CACHE_HOME or ~/.cache, iommuctl-iasl/), keyed by the sha256 of
+ * the table and of iasl's version banner, so iasl stays the reference while a second run does not
+ * disassemble 422 tables again; IOMMUCTL_IASL_CACHE=0 turns that off.
+ */
 export function iaslDecode(table: Buffer, signature: string): string {
+  iaslVersion ??= execFileSync('iasl', ['-v'], {encoding: 'utf8'})
+  const cacheDir =
+    process.env.IOMMUCTL_IASL_CACHE === '0'
+      ? null
+      : path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'iommuctl-iasl')
+  const key = createHash('sha256').update(iaslVersion).update('\0').update(table).digest('hex')
+  const cached = cacheDir && path.join(cacheDir, `${key}.dsl`)
+  if (cached && fs.existsSync(cached)) return fs.readFileSync(cached, 'utf8')
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iommuctl-iasl-'))
   try {
     const file = path.join(dir, `${signature.toLowerCase()}.dat`)
     fs.writeFileSync(file, table)
     execFileSync('iasl', ['-d', file], {cwd: dir, stdio: 'ignore'})
-    return fs.readFileSync(path.join(dir, `${signature.toLowerCase()}.dsl`), 'utf8')
+    const text = fs.readFileSync(path.join(dir, `${signature.toLowerCase()}.dsl`), 'utf8')
+    if (cached) {
+      // Written whole, then renamed: a run killed halfway leaves no partial entry.
+      fs.mkdirSync(cacheDir, {recursive: true})
+      fs.writeFileSync(`${cached}.${process.pid}`, text)
+      fs.renameSync(`${cached}.${process.pid}`, cached)
+    }
+    return text
   } finally {
     fs.rmSync(dir, {recursive: true, force: true})
   }
