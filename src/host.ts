@@ -15,13 +15,15 @@ const SYSFS_MARKERS = ['bus', 'class', 'devices', 'kernel']
  * Limits on a snapshot .tar.gz, which may come from anyone and is unpacked as root. What
  * `iommuctl snapshot` makes is small: the captured fixtures (test/fixtures, VMs with 8 to
  * 19 PCI functions) hold 391 to 855 entries and 46 to 92 KiB, their largest file 29 KiB
- * (proc/config.gz); a small host's own snapshot is 265 entries and 36 KiB. A host grows
- * by about 45 entries and 5 KiB (4 KiB of it config space) per PCI function, so 4096
- * functions (SR-IOV NICs with all their VFs) come to some 185,000 entries and 20 MiB. The
- * limits leave room for that and refuse what no sysfs tree is: the reported 18 MB tarball
- * that unpacks to 4 GB.
+ * (proc/config.gz); a small host's own snapshot is 265 entries and 36 KiB. A host grows by
+ * 38.6 entries (9.4 of them symbolic links, whose names come to some 520 bytes) and 4.9 KiB (4 KiB
+ * of it config space) per PCI function: measured on snapshots of `node bench/gen-sysfs.js`
+ * trees of 500 and 1,500 functions, copies of the intel fixture's devices. So 4096 functions
+ * (SR-IOV NICs with all their VFs) come to some 158,000 entries, 38,000 links and 20 MiB. The
+ * limits leave room for that and refuse what no sysfs tree is: the reported 18 MB tarball that
+ * unpacks to 4 GB.
  */
-/** Entries of any type: four times the 4096-function host. */
+/** Entries of any type: over one and a half times the 4096-function host. */
 export const MAX_ENTRIES = 250_000
 /** All files together: six times the 4096-function host. */
 export const MAX_UNPACKED_BYTES = 128 * 1024 ** 2
@@ -29,6 +31,14 @@ export const MAX_UNPACKED_BYTES = 128 * 1024 ** 2
 export const MAX_FILE_BYTES = 16 * 1024 ** 2
 /** A name or a link target: the deepest PCI hierarchy is some 300 bytes; the kernel's PATH_MAX is 4096. */
 export const MAX_PATH_BYTES = 1024
+/**
+ * Symbolic links, which the check keeps by name until the end of a pass (nothing may be unpacked
+ * through one): some 2.6 times the 4096-function host's. Without this and the next, 250,000
+ * links with 1 KiB names held some 256 MiB.
+ */
+export const MAX_LINKS = 100_000
+/** The names of all those links together: the 4096-function host's come to some 2 MiB. */
+export const MAX_LINK_NAME_BYTES = 8 * 1024 ** 2
 /**
  * Decompressed over compressed bytes, as node-tar counts them (its default): a snapshot's tar is
  * some 15 times its .tar.gz, and zeros, the stuff of bombs, shrink about 1000 times. This keeps
@@ -187,8 +197,10 @@ class ArchiveCheck {
   refused: string | null = null
   private entries = 0
   private bytes = 0
-  /** Symlinks seen so far: nothing may be unpacked through one. */
-  private readonly links = new Set<string>()
+  /** Symlinks seen so far: nothing may be unpacked through one. Bounded by MAX_LINKS and MAX_LINK_NAME_BYTES. */
+  private readonly links = new LinkNames()
+  private linkCount = 0
+  private linkBytes = 0
 
   admits(entry: Tar.ReadEntry, sink: Tar.Parser): boolean {
     this.refused ??= this.reason(entry)
@@ -206,11 +218,8 @@ class ArchiveCheck {
       return `${name} is ${TYPE_NAMES[entry.type] ?? `a tar entry of type ${entry.type}`}; a snapshot holds only files, directories and symbolic links`
     }
     const where = path.posix.normalize(entry.path).replace(/\/$/, '')
-    const parts = where.split('/')
-    for (let i = 1; i < parts.length; i++) {
-      const above = parts.slice(0, i).join('/')
-      if (this.links.has(above)) return `${name} lies beyond the symbolic link ${displayName(above)}`
-    }
+    const above = this.links.above(where)
+    if (above !== null) return `${name} lies beyond the symbolic link ${displayName(above)}`
     if (entry.type === 'SymbolicLink') {
       // node-tar would refuse these too, but only once it had begun to write.
       const target = entry.linkpath ?? ''
@@ -218,6 +227,11 @@ class ArchiveCheck {
         return `${name} is a symbolic link to an absolute path; a snapshot's links are relative`
       if (path.posix.join(path.posix.dirname(where), target).split('/')[0] === '..') {
         return `${name} is a symbolic link that leads out of the snapshot`
+      }
+      if (++this.linkCount > MAX_LINKS) return `${name} is past the limit of ${MAX_LINKS} symbolic links`
+      this.linkBytes += Buffer.byteLength(where)
+      if (this.linkBytes > MAX_LINK_NAME_BYTES) {
+        return `${name} takes the names of symbolic links past the limit of ${formatBytes(MAX_LINK_NAME_BYTES)} in all`
       }
       this.links.add(where)
     } else {
@@ -233,6 +247,66 @@ class ArchiveCheck {
     // A snapshot's files are plain data: no set-id bits, nothing writable by others.
     if (typeof entry.mode === 'number') entry.mode &= 0o755
     return null
+  }
+}
+
+/** A prime, and the largest multiplier that keeps a hash times it within a double's 53 exact bits. */
+const HASH_PRIME = 2 ** 31 - 1
+const HASH_MULTIPLIER_MAX = 2 ** 21
+
+/**
+ * The names of the symbolic links met so far in a pass, and the question asked of every entry:
+ * is any directory above it one of them? Each prefix of the entry's name is looked up by a hash
+ * that grows with it, so one walk over the name answers, whatever its depth. Cutting out and
+ * hashing each prefix anew took time in the square of the name's length, which a tarball of
+ * 1 KiB names in 500 parts turned into minutes of CPU before anything was refused (the hostile
+ * suite's deep-names case). The multiplier is drawn per process, unseen by whoever made the
+ * archive, which so cannot pile its names into one hash.
+ */
+class LinkNames {
+  private readonly byHash = new Map<number, string[]>()
+  private readonly multiplier =
+    HASH_MULTIPLIER_MAX / 2 + Math.floor(Math.random() * (HASH_MULTIPLIER_MAX / 2))
+
+  add(name: string): void {
+    const h = this.hash(name)
+    const same = this.byHash.get(h)
+    if (!same) this.byHash.set(h, [name])
+    else if (!same.includes(name)) same.push(name)
+  }
+
+  delete(name: string): void {
+    const h = this.hash(name)
+    const same = this.byHash.get(h)?.filter((n) => n !== name)
+    if (same?.length) this.byHash.set(h, same)
+    else this.byHash.delete(h)
+  }
+
+  /** The first directory above `name` that is a link, or null. */
+  above(name: string): string | null {
+    if (this.byHash.size === 0) return null
+    let h = 0
+    for (let i = 0; i < name.length; i++) {
+      if (name.charCodeAt(i) === 0x2f && i > 0) {
+        const same = this.byHash.get(h)
+        if (same) {
+          const prefix = name.slice(0, i)
+          if (same.includes(prefix)) return prefix
+        }
+      }
+      h = this.step(h, name.charCodeAt(i))
+    }
+    return null
+  }
+
+  private hash(name: string): number {
+    let h = 0
+    for (let i = 0; i < name.length; i++) h = this.step(h, name.charCodeAt(i))
+    return h
+  }
+
+  private step(h: number, code: number): number {
+    return (h * this.multiplier + code + 1) % HASH_PRIME
   }
 }
 
