@@ -181,8 +181,8 @@ run bridge node bin/run.js probe 0000:04:01.0 --legacy --json`,
 run notvfio node bin/run.js probe ${E1000E} --json
 run badbdf node bin/run.js probe 00:03.0 --json
 ${BIND_VFIO}
-/run/share/hwinfo /dev/vfio/devices/vfio0 20 > /run/share/intel/holder.out &
-sleep 3
+/run/share/hwinfo /dev/vfio/devices/vfio0 900 > /run/share/intel/holder.out &
+for i in $(seq 300); do grep -q devId /run/share/intel/holder.out && break; sleep 1; done
 run busy node bin/run.js probe ${E1000E} --json
 kill %1; wait
 run free /run/share/hwinfo /dev/vfio/devices/vfio0
