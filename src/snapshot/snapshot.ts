@@ -72,6 +72,11 @@ export async function takeSnapshot(src: Root, opts: SnapshotOptions): Promise<Sn
     return result
   } finally {
     stage.remove()
+    // A --dir snapshot is written synchronously, so a SIGINT, SIGTERM or SIGHUP that came while
+    // it was written is still pending: a short wait in the event loop's poll phase lets it end the
+    // process (by the signal, the output whole or absent) before a report says the run succeeded.
+    // setImmediate alone did not: the run exited 0 with the signal never handled.
+    await new Promise((resolve) => setTimeout(resolve, 5))
   }
 }
 

@@ -660,8 +660,12 @@ export async function names(ctx: Ctx): Promise<Invocation> {
       ctx.did.push(`cp -a ${G}/${group} ${G}/00${group}`)
       expect = (o) => {
         if (o.status !== 0 || !Array.isArray(o.json)) return null
-        const ids = (o.json as {id?: unknown}[]).map((g) => g.id)
-        return new Set(ids).size === ids.length ? null : `groups lists a group twice: ${JSON.stringify(ids)}`
+        // `groups` lists each group once; any other family (devices...) lists each device once.
+        const records = o.json as {id?: unknown; bdf?: unknown; name?: unknown}[]
+        const key = (['id', 'bdf', 'name'] as const).find((k) => records.every((rec) => k in rec))
+        if (!key) return null
+        const ids = records.map((rec) => rec[key])
+        return new Set(ids).size === ids.length ? null : `a ${key} is listed twice: ${JSON.stringify(ids)}`
       }
       hints = {group: r.pick([group, `00${group}`])}
       break

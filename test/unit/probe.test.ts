@@ -7,6 +7,7 @@ import * as os from 'node:os'
 import {describe, it} from 'node:test'
 
 import {runProbe} from '../../src/model/probe.js'
+import {IOMMU_HWPT_DATA_VTD_S1} from '../../src/native/uapi/iommufd.js'
 import {FakeKernel} from '../helpers/fake-kernel.js'
 
 const E = os.constants.errno
@@ -22,9 +23,21 @@ const lines = (steps: {step: string; result: string; errno: string | null}[]) =>
 /** The calls the kernel took after the last map or HWPT: the teardown, in order. */
 const teardown = (k: FakeKernel) => k.log.slice(k.log.findIndex((l) => l.startsWith('detach')))
 
+/** An IOMMU that offers nesting (VT-d stage-1 data, as QEMU's intel-iommu with x-flts=on). */
+const NESTING = {nestedData: [IOMMU_HWPT_DATA_VTD_S1]}
+
 describe('probe over the kernel interface', () => {
+  it('an IOMMU without nesting (QEMU VT-d without x-flts): the nest-parent HWPT is unsupported, not a failure', () => {
+    const k = new FakeKernel([{bdf: DEV}])
+    const record = runProbe(k, DEV)
+    assert.equal(record.ok, true)
+    const nest = record.steps.find((s) => s.step === 'allocate a nest-parent HWPT')
+    assert.deepEqual([nest?.result, nest?.errno], ['unsupported', 'EOPNOTSUPP'])
+    assert.ok(!record.steps.some((s) => s.step === 'destroy the nest-parent HWPT'), 'nothing to destroy')
+  })
+
   it('runs every step on a device without dirty tracking or PASID, then takes down in reverse', () => {
-    const k = new FakeKernel([{bdf: DEV, reserved: [MSI]}])
+    const k = new FakeKernel([{bdf: DEV, reserved: [MSI], ...NESTING}])
     const record = runProbe(k, DEV)
     assert.equal(record.ok, true, 'unsupported features are not failures')
     assert.equal(record.path, 'iommufd')
@@ -70,7 +83,7 @@ describe('probe over the kernel interface', () => {
   })
 
   it('a map refused mid-way: the steps after it still run, its unmap is not tried, the rest goes in reverse', () => {
-    const k = new FakeKernel([{bdf: DEV, dirtyTracking: true}])
+    const k = new FakeKernel([{bdf: DEV, dirtyTracking: true, ...NESTING}])
     k.failNext.set('map ioas 1 0x100000000', E.ENOMEM)
     const record = runProbe(k, DEV)
     assert.equal(record.ok, false)
@@ -104,7 +117,7 @@ describe('probe over the kernel interface', () => {
   })
 
   it('a refused bind skips the rest, destroys the IOAS, and closes the device', () => {
-    const k = new FakeKernel([{bdf: DEV}])
+    const k = new FakeKernel([{bdf: DEV, ...NESTING}])
     k.failNext.set(`bind ${DEV}`, E.EPERM)
     const record = runProbe(k, DEV)
     assert.equal(record.ok, false)
@@ -122,7 +135,7 @@ describe('probe over the kernel interface', () => {
   })
 
   it('a failed detach does not stop the teardown: the busy HWPTs and IOAS go when the descriptors close', () => {
-    const k = new FakeKernel([{bdf: DEV}])
+    const k = new FakeKernel([{bdf: DEV, ...NESTING}])
     k.failNext.set(`detach ${DEV}`, E.EIO)
     const record = runProbe(k, DEV)
     assert.equal(record.ok, false)
