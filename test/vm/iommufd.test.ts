@@ -182,9 +182,10 @@ run notvfio node bin/run.js probe ${E1000E} --json
 run badbdf node bin/run.js probe 00:03.0 --json
 ${BIND_VFIO}
 /run/share/hwinfo /dev/vfio/devices/vfio0 900 > /run/share/intel/holder.out &
+holder=$!
 for i in $(seq 300); do grep -q devId /run/share/intel/holder.out && break; sleep 1; done
 run busy node bin/run.js probe ${E1000E} --json
-kill %1; wait
+kill $holder; wait $holder
 run free /run/share/hwinfo /dev/vfio/devices/vfio0
 run noperm setpriv --reuid=nobody --regid=nogroup --clear-groups node bin/run.js hw-info ${E1000E} --json
 rm /dev/iommu
