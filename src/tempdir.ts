@@ -35,6 +35,21 @@ export function makeTempDir(prefix: string, parent: string = os.tmpdir()): TempD
   }
 }
 
+/**
+ * Lets a stop signal that came during synchronous work be handled before the caller reports
+ * success. While a temporary directory is live, SIGINT, SIGTERM and SIGHUP have a listener here,
+ * so the kernel's signal only queues an event that the event loop reads in its poll phase; work
+ * that never yields (a --dir snapshot is written with sync calls) would otherwise finish, print
+ * its report and exit 0 with the signal never handled. A short timer parks the loop in the poll
+ * phase, where the signal ends the process (by that signal, the output whole or absent).
+ * setImmediate alone did not: the run exited 0.
+ */
+export async function settleSignals(): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, SETTLE_MS))
+}
+
+const SETTLE_MS = 5
+
 function install(): void {
   if (installed) return
   installed = true

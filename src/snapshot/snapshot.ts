@@ -9,7 +9,7 @@ import {Bdf} from '../records.js'
 import {GroupSummary, UnitSummary, listGroups, listPciDevices, listUnits} from '../sysfs/inventory.js'
 import {MAX_ENTRIES} from '../host.js'
 import {DevNode, describeType, MANIFEST_NAME, Root, SnapshotManifest, Unreadable} from '../sysfs/root.js'
-import {TempDir, makeTempDir} from '../tempdir.js'
+import {TempDir, makeTempDir, settleSignals} from '../tempdir.js'
 import {captureTree} from './capture.js'
 import {checkOutputDir, describeDir, lexists, notAFile, outputExists, writeBeside} from '../output.js'
 
@@ -72,11 +72,8 @@ export async function takeSnapshot(src: Root, opts: SnapshotOptions): Promise<Sn
     return result
   } finally {
     stage.remove()
-    // A --dir snapshot is written synchronously, so a SIGINT, SIGTERM or SIGHUP that came while
-    // it was written is still pending: a short wait in the event loop's poll phase lets it end the
-    // process (by the signal, the output whole or absent) before a report says the run succeeded.
-    // setImmediate alone did not: the run exited 0 with the signal never handled.
-    await new Promise((resolve) => setTimeout(resolve, 5))
+    // A --dir snapshot is written synchronously: a stop signal that came meanwhile is still pending.
+    await settleSignals()
   }
 }
 

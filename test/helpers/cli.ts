@@ -50,30 +50,33 @@ let built: string | null | undefined
 
 /**
  * Both ways of running the CLI run dist/: it must not be older than src/. Returns why not, or
- * null. (A build per test run would cost more than many test files take.)
+ * null. (A build per test run would cost more than many test files take.) The answer for this
+ * checkout is found once per test file.
  */
-function staleDist(): string | null {
-  if (built !== undefined) return built
-  built = null
+export function staleDist(repo: string = REPO): string | null {
+  if (repo === REPO && built !== undefined) return built
   const walk = (dir: string): string[] =>
     fs.readdirSync(dir, {withFileTypes: true}).flatMap((e) => {
       const p = path.join(dir, e.name)
       return e.isDirectory() ? walk(p) : e.name.endsWith('.ts') ? [p] : []
     })
-  const src = path.join(REPO, 'src')
+  const src = path.join(repo, 'src')
+  let why: string | null = null
   for (const file of walk(src)) {
-    const out = path.join(REPO, 'dist', path.relative(src, file).replace(/\.ts$/, '.js'))
+    const out = path.join(repo, 'dist', path.relative(src, file).replace(/\.ts$/, '.js'))
     const st = fs.statSync(out, {throwIfNoEntry: false})
     if (!st || st.mtimeMs < fs.statSync(file).mtimeMs) {
-      built = `dist/ is ${st ? 'older than' : 'missing the build of'} ${path.relative(REPO, file)}: run npm run build`
+      why = `dist/ is ${st ? 'older than' : 'missing the build of'} ${path.relative(repo, file)}: run npm run build`
       break
     }
   }
-  return built
+  if (repo === REPO) built = why
+  return why
 }
 
-export function requireBuilt(): void {
-  const why = staleDist()
+/** Refuses, with staleDist's reason, to run a dist/ older than src/. */
+export function requireBuilt(repo: string = REPO): void {
+  const why = staleDist(repo)
   if (why) throw new Error(why)
 }
 
