@@ -4,7 +4,8 @@
 // rest come from the EFR layout of the AMD IOMMU specification (48882, MMIO offset 0030h), and
 // their comments say "spec".
 
-import {Hex} from '../records.js'
+import {hex, Hex} from '../records.js'
+import {bit, field, parseRegister, registerHex} from './register.js'
 import type {UnitFeatures} from './unit-features.js'
 /** EFR and EFR2 fields, named in lowerCamelCase after the spec's mnemonics. */
 export interface AmdViFeatures {
@@ -110,14 +111,6 @@ export interface AmdViRegisters {
   summary: string
 }
 
-function bit(reg: bigint, n: number): boolean {
-  return ((reg >> BigInt(n)) & 1n) === 1n
-}
-
-function field(reg: bigint, lo: number, width: number): number {
-  return Number((reg >> BigInt(lo)) & ((1n << BigInt(width)) - 1n))
-}
-
 export function decodeAmdViEfr(efr: bigint, efr2: bigint): AmdViFeatures {
   const hats = field(efr, 10, 2)
   const gats = field(efr, 12, 2)
@@ -219,26 +212,13 @@ export function amdViSummary(f: AmdViFeatures): string {
   return parts.join(', ')
 }
 
-/** Hex text as the kernel prints it, or null when it is not hex or does not fit in bits. */
-function parseHex(text: string | undefined, bits: bigint): bigint | null {
-  if (!text || !/^[0-9a-f]+$/i.test(text)) return null
-  const value = BigInt(`0x${text}`)
-  return value >> bits ? null : value
-}
-
-function hex(value: bigint): string
-function hex(value: bigint | null): string | null
-function hex(value: bigint | null): string | null {
-  return value === null ? null : `0x${value.toString(16)}`
-}
-
 export function parseAmdViRegisters(files: {cap: string | null; features: string | null}): AmdViRegisters {
   // cap is "%x" of a u32; features is "%llx:%llx" of the kernel's EFR and EFR2, which init.c
   // keeps system-wide, so every unit shows the same pair.
-  const cap = hex(parseHex(files.cap?.trim(), 32n))
+  const cap = registerHex(parseRegister(files.cap, 32n))
   const [efrText, efr2Text, ...rest] = files.features?.trim().split(':') ?? []
-  const efr = parseHex(efrText, 64n)
-  const efr2 = parseHex(efr2Text, 64n)
+  const efr = parseRegister(efrText, 64n)
+  const efr2 = parseRegister(efr2Text, 64n)
   if (efr === null || efr2 === null || rest.length) {
     const summary = 'capabilities unknown: features unreadable'
     return {cap, efr: null, efr2: null, features: null, bootLine: null, summary}

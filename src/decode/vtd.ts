@@ -5,6 +5,7 @@
 // is driven.
 
 import {Hex} from '../records.js'
+import {bit, field, parseRegister, registerHex} from './register.js'
 import type {UnitFeatures} from './unit-features.js'
 /** The Capability Register (VT-d spec 11.4.2), one field per VT-d mnemonic. */
 export interface VtdCap {
@@ -129,14 +130,6 @@ export interface VtdRegisters {
   summary: string
 }
 
-function bit(reg: bigint, n: number): boolean {
-  return ((reg >> BigInt(n)) & 1n) === 1n
-}
-
-function field(reg: bigint, lo: number, width: number): number {
-  return Number((reg >> BigInt(lo)) & ((1n << BigInt(width)) - 1n))
-}
-
 /** The bits set in a small field, lowest first. */
 function setBits(value: number): number[] {
   const bits: number[] = []
@@ -247,18 +240,6 @@ export function vtdSummary(cap: VtdCap, ecap: VtdEcap): string {
   return parts.join(', ')
 }
 
-/** A register as sysfs prints it ("%llx"), or null when it is absent or not one. */
-function parseHex64(text: string | null): bigint | null {
-  const t = text?.trim()
-  if (!t || !/^[0-9a-f]+$/i.test(t)) return null
-  const value = BigInt(`0x${t}`)
-  return value >> 64n ? null : value
-}
-
-function hex(value: bigint | null): string | null {
-  return value === null ? null : `0x${value.toString(16)}`
-}
-
 export function parseVtdRegisters(files: {
   version: string | null
   address: Hex | null
@@ -266,15 +247,15 @@ export function parseVtdRegisters(files: {
   ecap: Hex | null
 }): VtdRegisters {
   const version = files.version?.trim() ?? null
-  const cap = parseHex64(files.cap)
-  const ecap = parseHex64(files.ecap)
+  const cap = parseRegister(files.cap, 64n)
+  const ecap = parseRegister(files.ecap, 64n)
   const capFields = cap === null ? null : decodeVtdCap(cap)
   const ecapFields = ecap === null ? null : decodeVtdEcap(ecap)
   return {
     version: version && /^\d+:\d+$/.test(version) ? version : null,
-    address: hex(parseHex64(files.address)),
-    cap: hex(cap),
-    ecap: hex(ecap),
+    address: registerHex(parseRegister(files.address, 64n)),
+    cap: registerHex(cap),
+    ecap: registerHex(ecap),
     capFields,
     ecapFields,
     summary:

@@ -48,54 +48,51 @@ function call<T>(
 
 const negative = (v: number) => v < 0
 
+/** Most of libc: an int back, negative (-1) with errno set when the call failed. */
+function callInt(funcName: string, paramsType: DataType[], paramsValue: unknown[]): SysResult<number> {
+  return call(funcName, DataType.I32, paramsType, paramsValue, negative)
+}
+
+/** A call that cannot fail, or whose failure is not errno (calloc's null): no errno capture. */
+function callPlain(
+  funcName: string,
+  retType: DataType,
+  paramsType: DataType[],
+  paramsValue: unknown[],
+): unknown {
+  return load({library: lib(), funcName, retType, paramsType, paramsValue})
+}
+
 export const O_RDONLY = 0o0
 export const O_RDWR = 0o2
 export const O_CLOEXEC = 0o2000000
 
 export function sysOpen(path: string, flags: number): SysResult<number> {
-  return call('open', DataType.I32, [DataType.String, DataType.I32], [path, flags], negative)
+  return callInt('open', [DataType.String, DataType.I32], [path, flags])
 }
 
 export function sysClose(fd: number): SysResult<number> {
-  return call('close', DataType.I32, [DataType.I32], [fd], negative)
+  return callInt('close', [DataType.I32], [fd])
 }
 
 /** ioctl(fd, request, pointer): the kernel reads and writes the struct at `arg`. */
 export function ioctlPtr(fd: number, request: number, arg: JsExternal): SysResult<number> {
-  return call(
-    'ioctl',
-    DataType.I32,
-    [DataType.I32, DataType.U64, DataType.External],
-    [fd, request, arg],
-    negative,
-  )
+  return callInt('ioctl', [DataType.I32, DataType.U64, DataType.External], [fd, request, arg])
 }
 
 /** ioctl(fd, request, int): requests whose argument is a plain integer (VFIO_CHECK_EXTENSION, VFIO_SET_IOMMU). */
 export function ioctlInt(fd: number, request: number, arg: number): SysResult<number> {
-  return call('ioctl', DataType.I32, [DataType.I32, DataType.U64, DataType.I64], [fd, request, arg], negative)
+  return callInt('ioctl', [DataType.I32, DataType.U64, DataType.I64], [fd, request, arg])
 }
 
 /** calloc: zero-filled memory that native code owns, so the kernel can write into it. */
 export function calloc(size: number): JsExternal {
   // A null pointer, not errno, says calloc failed (NativeMemory checks): no errno capture.
-  return load({
-    library: lib(),
-    funcName: 'calloc',
-    retType: DataType.External,
-    paramsType: [DataType.U64, DataType.U64],
-    paramsValue: [1, size],
-  }) as JsExternal
+  return callPlain('calloc', DataType.External, [DataType.U64, DataType.U64], [1, size]) as JsExternal
 }
 
 export function free(ptr: JsExternal): void {
-  load({
-    library: lib(),
-    funcName: 'free',
-    retType: DataType.Void,
-    paramsType: [DataType.External],
-    paramsValue: [ptr],
-  })
+  callPlain('free', DataType.Void, [DataType.External], [ptr])
 }
 
 /**
@@ -103,25 +100,18 @@ export function free(ptr: JsExternal): void {
  * (user_va, data_uptr, allowed_iovas). memset(p, 0, 0) writes nothing and returns p.
  */
 export function addressOf(ptr: JsExternal): bigint {
-  const r = load({
-    library: lib(),
-    funcName: 'memset',
-    retType: DataType.BigInt,
-    paramsType: [DataType.External, DataType.I32, DataType.U64],
-    paramsValue: [ptr, 0, 0],
-  })
+  const r = callPlain('memset', DataType.BigInt, [DataType.External, DataType.I32, DataType.U64], [ptr, 0, 0])
   return BigInt(r as unknown as bigint) & 0xffff_ffff_ffff_ffffn
 }
 
 /** The pointer at a numeric address (the inverse of addressOf), through the same memset. */
 export function pointerAt(address: bigint): JsExternal {
-  return load({
-    library: lib(),
-    funcName: 'memset',
-    retType: DataType.External,
-    paramsType: [DataType.BigInt, DataType.I32, DataType.U64],
-    paramsValue: [address, 0, 0],
-  }) as JsExternal
+  return callPlain(
+    'memset',
+    DataType.External,
+    [DataType.BigInt, DataType.I32, DataType.U64],
+    [address, 0, 0],
+  ) as JsExternal
 }
 
 /** A Buffer that views native memory without copying; valid until the memory is freed. */
@@ -155,7 +145,7 @@ export function mmap(
 }
 
 export function munmap(address: bigint, length: number): SysResult<number> {
-  return call('munmap', DataType.I32, [DataType.BigInt, DataType.U64], [address, length], negative)
+  return callInt('munmap', [DataType.BigInt, DataType.U64], [address, length])
 }
 
 export const MFD_CLOEXEC = 0x1
@@ -163,23 +153,17 @@ export const MFD_CLOEXEC = 0x1
 export const MFD_HUGETLB = 0x4
 
 export function memfdCreate(name: string, flags: number): SysResult<number> {
-  return call('memfd_create', DataType.I32, [DataType.String, DataType.U32], [name, flags], negative)
+  return callInt('memfd_create', [DataType.String, DataType.U32], [name, flags])
 }
 
 export function ftruncate(fd: number, length: number): SysResult<number> {
-  return call('ftruncate', DataType.I32, [DataType.I32, DataType.I64], [fd, length], negative)
+  return callInt('ftruncate', [DataType.I32, DataType.I64], [fd, length])
 }
 
 // Unix sockets and descriptor passing (src/native/socket.ts). Pointers travel as External.
 
 export function socket(domain: number, type: number, protocol: number): SysResult<number> {
-  return call(
-    'socket',
-    DataType.I32,
-    [DataType.I32, DataType.I32, DataType.I32],
-    [domain, type, protocol],
-    negative,
-  )
+  return callInt('socket', [DataType.I32, DataType.I32, DataType.I32], [domain, type, protocol])
 }
 
 /** bind(fd, addr, len) and connect(fd, addr, len): same signature. */
@@ -189,27 +173,19 @@ export function sockaddrCall(
   addr: JsExternal,
   len: number,
 ): SysResult<number> {
-  return call(
-    funcName,
-    DataType.I32,
-    [DataType.I32, DataType.External, DataType.U32],
-    [fd, addr, len],
-    negative,
-  )
+  return callInt(funcName, [DataType.I32, DataType.External, DataType.U32], [fd, addr, len])
 }
 
 export function listen(fd: number, backlog: number): SysResult<number> {
-  return call('listen', DataType.I32, [DataType.I32, DataType.I32], [fd, backlog], negative)
+  return callInt('listen', [DataType.I32, DataType.I32], [fd, backlog])
 }
 
 /** accept4 without the peer's address (the caller asks SO_PEERCRED). */
 export function accept4(fd: number, flags: number): SysResult<number> {
-  return call(
+  return callInt(
     'accept4',
-    DataType.I32,
     [DataType.I32, DataType.BigInt, DataType.BigInt, DataType.I32],
     [fd, 0n, 0n, flags],
-    negative,
   )
 }
 
@@ -230,13 +206,7 @@ export function msgCall(
 }
 
 export function poll(fds: JsExternal, count: number, timeoutMs: number): SysResult<number> {
-  return call(
-    'poll',
-    DataType.I32,
-    [DataType.External, DataType.U64, DataType.I32],
-    [fds, count, timeoutMs],
-    negative,
-  )
+  return callInt('poll', [DataType.External, DataType.U64, DataType.I32], [fds, count, timeoutMs])
 }
 
 /** getsockopt with the option's value and length (a socklen_t) in native memory. */
@@ -247,26 +217,22 @@ export function getsockopt(
   value: JsExternal,
   len: JsExternal,
 ): SysResult<number> {
-  return call(
+  return callInt(
     'getsockopt',
-    DataType.I32,
     [DataType.I32, DataType.I32, DataType.I32, DataType.External, DataType.External],
     [fd, level, name, value, len],
-    negative,
   )
 }
 
 /** prlimit(pid, resource, new, old); pid 0 is this process, and a null `old` is not read back. */
 export function prlimit(pid: number, resource: number, limit: JsExternal): SysResult<number> {
-  return call(
+  return callInt(
     'prlimit',
-    DataType.I32,
     [DataType.I32, DataType.I32, DataType.External, DataType.BigInt],
     [pid, resource, limit, 0n],
-    negative,
   )
 }
 
 export function fcntlInt(fd: number, cmd: number, arg: number): SysResult<number> {
-  return call('fcntl', DataType.I32, [DataType.I32, DataType.I32, DataType.I32], [fd, cmd, arg], negative)
+  return callInt('fcntl', [DataType.I32, DataType.I32, DataType.I32], [fd, cmd, arg])
 }
