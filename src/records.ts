@@ -17,3 +17,17 @@ export type Hex = string
 
 /** A number as the JSON contract writes registers and addresses: "0x" and lowercase hex. */
 export const hex = (v: bigint | number): Hex => `0x${v.toString(16)}`
+
+/** The same, padded to `digits` hex digits, for fields of a fixed width (ids, class codes). */
+export const hexWidth = (v: bigint | number, digits: number): Hex =>
+  `0x${v.toString(16).padStart(digits, '0')}`
+
+/** A PCI address from its parts: the one place a Bdf is written. */
+export function bdf(segment: number, bus: number, device: number, fn: number): Bdf {
+  const h = (n: number, w: number) => n.toString(16).padStart(w, '0')
+  return `${h(segment, 4)}:${h(bus, 2)}:${h(device, 2)}.${fn}`
+}
+
+/** A PCI requester ID (bus << 8 | device << 3 | function) in a segment, as a Bdf. */
+export const ridBdf = (segment: number, rid: number): Bdf =>
+  bdf(segment, rid >> 8, (rid >> 3) & 0x1f, rid & 7)

@@ -2,7 +2,7 @@
 // the field layout of ACPICA's include/acpi/actbl1.h (struct acpi_table_dmar and its subtables)
 // and the walk of drivers/iommu/intel/dmar.c (dmar_walk_remapping_entries, dmar_insert_dev_scope).
 
-import {Bdf, Hex} from '../records.js'
+import {bdf, Bdf, Hex} from '../records.js'
 import {
   ACPI_HEADER_LENGTH,
   AcpiHeader,
@@ -170,8 +170,7 @@ export const directResolver: ScopeResolver = (segment, startBus, path) =>
     : {bdf: null, unresolved: 'a path through bridges needs their secondary bus numbers: no PCI tree given'}
 
 export function bdfOf(segment: number, bus: number, step: PciPathEntry): Bdf {
-  const h = (n: number, w: number) => n.toString(16).padStart(w, '0')
-  return `${h(segment, 4)}:${h(bus, 2)}:${h(step.device, 2)}.${step.function}`
+  return bdf(segment, bus, step.device, step.function)
 }
 
 export function decodeDmar(bytes: Buffer, resolve: ScopeResolver = directResolver): DmarTable {

@@ -12,7 +12,7 @@
 // Pure: text in, records out. A line that names an IOMMU event but does not parse is kept as
 // raw text (kind 'unparsed'); no field is ever guessed.
 
-import {Bdf, Hex} from '../records.js'
+import {bdf, Bdf, hex, Hex, ridBdf} from '../records.js'
 
 export type FaultVendor = 'intel-vtd' | 'amd-vi' | 'arm-smmu-v3' | 'arm-smmu' | 'virtio-iommu'
 
@@ -69,7 +69,6 @@ export interface DecodedFault {
   text: string
 }
 
-const hex = (n: number | bigint): Hex => `0x${n.toString(16)}`
 /** A number printed in hex, with or without 0x, normalised to "0x..." lowercase. */
 const hexText = (s: string): Hex => hex(BigInt(s.toLowerCase().startsWith('0x') ? s : `0x${s}`))
 
@@ -216,7 +215,7 @@ function vtdRequester(
   if (b > 0xff || d > 0x1f || f > 7) return {requester, bdf: null, segmentAssumed: false}
   return {
     requester,
-    bdf: `${(seg ?? '0000').toLowerCase()}:${b.toString(16).padStart(2, '0')}:${d.toString(16).padStart(2, '0')}.${f}`,
+    bdf: bdf(seg === undefined ? 0 : parseInt(seg, 16), b, d, f),
     segmentAssumed: seg === undefined,
   }
 }
@@ -573,10 +572,7 @@ function decodeVirtio(text: string): DecodedFault | null {
   const [, unit, reason, ep, pasid, address, rwx] = m
   const endpoint = Number(ep)
   // For a PCI endpoint the id is its requester ID (bus << 8 | devfn) in segment 0.
-  const bdf =
-    endpoint <= 0xffff
-      ? `0000:${(endpoint >> 8).toString(16).padStart(2, '0')}:${((endpoint >> 3) & 0x1f).toString(16).padStart(2, '0')}.${endpoint & 7}`
-      : null
+  const bdf = endpoint <= 0xffff ? ridBdf(0, endpoint) : null
   return {
     ...blank(text),
     vendor: 'virtio-iommu',

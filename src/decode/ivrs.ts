@@ -4,7 +4,7 @@
 // acpi_ivrs_memory) and the walk of drivers/iommu/amd/init.c (ivhd_entry_length,
 // init_iommu_from_acpi, init_unity_map_range, get_highest_supported_ivhd_type).
 
-import {Bdf, hex, Hex} from '../records.js'
+import {Bdf, hex, Hex, ridBdf} from '../records.js'
 import {
   ACPI_HEADER_LENGTH,
   AcpiHeader,
@@ -15,7 +15,6 @@ import {
   walkRecords,
 } from './acpi.js'
 import {AmdViFeatures, decodeAmdViEfr} from './amdvi.js'
-import {bdfOf} from './dmar.js'
 
 /** IVinfo: what the whole platform supports. */
 export interface IvrsInfo {
@@ -163,7 +162,7 @@ const IVHD_FLAGS = ['HtTunEn', 'PassPW', 'ResPassPW', 'Isoc', 'IotlbSup', 'Coher
 
 /** A 16-bit requester ID of the segment as a BDF. */
 export function ivrsBdf(segment: number, id: number): Bdf {
-  return bdfOf(segment, id >> 8, {device: (id >> 3) & 0x1f, function: id & 7})
+  return ridBdf(segment, id)
 }
 
 /** The 16-bit requester ID (bus, device, function) of a BDF, as IVRS device entries hold it. */

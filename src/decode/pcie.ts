@@ -6,6 +6,8 @@
  * checked and every list walk is bounded.
  */
 
+import {hexWidth} from '../records.js'
+
 const PCI_CFG_SPACE_SIZE = 256
 const PCI_CFG_SPACE_EXP_SIZE = 4096
 const PCI_STD_HEADER_SIZEOF = 64
@@ -392,8 +394,6 @@ class Regs {
   }
 }
 
-const hex = (value: number, digits: number) => `0x${value.toString(16).padStart(digits, '0')}`
-
 /**
  * Decodes a device's configuration space: the header, the PCIe capability, and the extended
  * capabilities an IOMMU setup depends on. buf is whatever the config file gave: 4096 bytes for
@@ -486,7 +486,7 @@ function walkCapabilities(regs: Regs, headerType: number): Walk<CapabilityEntry>
     }
     const id = regs.u8(pos + PCI_CAP_LIST_ID)
     if (id === 0xff) break
-    walk.entries.push({id: hex(id, 2), name: CAPABILITY_NAMES[id] ?? null, offset: hex(pos, 2)})
+    walk.entries.push({id: hexWidth(id, 2), name: CAPABILITY_NAMES[id] ?? null, offset: hexWidth(pos, 2)})
     if (!walk.first.has(id)) walk.first.set(id, pos)
     pos = regs.u8(pos + PCI_CAP_LIST_NEXT)
   }
@@ -510,9 +510,9 @@ function walkExtendedCapabilities(regs: Regs): Walk<ExtendedCapabilityEntry> {
     if (header === 0 || header === 0xffffffff) break
     const id = PCI_EXT_CAP_ID(header)
     walk.entries.push({
-      id: hex(id, 4),
+      id: hexWidth(id, 4),
       name: EXTENDED_CAPABILITY_NAMES[id] ?? null,
-      offset: hex(pos, 3),
+      offset: hexWidth(pos, 3),
       version: PCI_EXT_CAP_VER(header),
     })
     if (!walk.first.has(id)) walk.first.set(id, pos)
@@ -534,7 +534,7 @@ function decodeAt<T>(
     return decode(regs, pos)
   } catch (error) {
     if (!(error instanceof PastEnd)) throw error
-    unreadable.push(`${label} at ${hex(pos, 2)}`)
+    unreadable.push(`${label} at ${hexWidth(pos, 2)}`)
     return null
   }
 }
@@ -620,7 +620,7 @@ function decodeSriov(regs: Regs, pos: number): Sriov {
     numVfs: regs.u16(pos + PCI_SRIOV_NUM_VF),
     vfOffset: regs.u16(pos + PCI_SRIOV_VF_OFFSET),
     vfStride: regs.u16(pos + PCI_SRIOV_VF_STRIDE),
-    vfDeviceId: hex(regs.u16(pos + PCI_SRIOV_VF_DID), 4),
+    vfDeviceId: hexWidth(regs.u16(pos + PCI_SRIOV_VF_DID), 4),
     enabled: (ctrl & PCI_SRIOV_CTRL_VFE) !== 0,
     ariHierarchy: (ctrl & PCI_SRIOV_CTRL_ARI) !== 0,
     migrationCapable: (regs.u32(pos + PCI_SRIOV_CAP) & PCI_SRIOV_CAP_VFM) !== 0,

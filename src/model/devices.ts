@@ -1,5 +1,5 @@
 import {PciConfig} from '../decode/pcie.js'
-import {Bdf, Hex} from '../records.js'
+import {Bdf, Hex, hexWidth} from '../records.js'
 import {PciBriefSysfs} from '../sysfs/pci.js'
 import {PciIds} from '../sysfs/pciids.js'
 import {isVfioDriver} from '../vfio/driver.js'
@@ -63,8 +63,7 @@ export interface DeviceFilter {
 let ids: PciIds | undefined
 const pciIds = () => (ids ??= new PciIds())
 
-const hex = (n: number | null, width: number): string | null =>
-  n === null ? null : `0x${n.toString(16).padStart(width, '0')}`
+const hex = (n: number | null, width: number): string | null => (n === null ? null : hexWidth(n, width))
 
 export function briefDevice(bdf: string, s: PciBriefSysfs | null): DeviceBrief {
   if (!s) return {bdf, vendor: null, device: null, class: null, driver: null}

@@ -1,6 +1,6 @@
 import {DecodedFault, FaultDecoder, FaultVendor} from '../decode/faults.js'
 import {atOrAfter, LogTime, parseLogLine} from '../decode/kernel-log.js'
-import {Bdf, Hex} from '../records.js'
+import {bdf, Bdf, Hex} from '../records.js'
 import {GROUPS_DIR} from '../sysfs/inventory.js'
 import {Root} from '../sysfs/root.js'
 import {DeviceBrief, briefDevice} from './devices.js'
@@ -171,7 +171,7 @@ class Attributor {
       // Header type 1 (bridge) only.
       if ((config[0x0e]! & 0x7f) !== 1) continue
       const secondary = config[PCI_SECONDARY_BUS]!
-      this.aliases.set(`${b.slice(0, 4)}:${secondary.toString(16).padStart(2, '0')}:00.0`, b)
+      this.aliases.set(bdf(parseInt(b.slice(0, 4), 16), secondary, 0, 0), b)
     }
     return this.aliases
   }
