@@ -10,6 +10,18 @@
 export type Bdf = string
 
 /**
+ * A mediated device's UUID, lowercase, as the kernel names the mdev (mdev_device_create: "%pUl").
+ * @pattern ^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$
+ */
+export type MdevUuid = string
+
+/**
+ * An mdev type's directory name, "<driver>-<type>" (mtty-2, nvidia-35), or a parent's device name.
+ * @pattern ^[A-Za-z0-9][A-Za-z0-9_.:+-]{0,99}$
+ */
+export type MdevName = string
+
+/**
  * A register, address, id or IOVA: "0x" and lowercase hex digits.
  * @pattern ^0x[0-9a-f]+$
  */

@@ -5,7 +5,7 @@ import {renderSnapshot, renderUnreadable} from '../render/snapshot.js'
 import {SnapshotResult, takeSnapshot} from '../snapshot/snapshot.js'
 
 export default class Snapshot extends BaseCommand<typeof Snapshot> {
-  static description = `Captures /sys/kernel/iommu_groups, /sys/class/iommu and its units, /sys/bus/pci (the attributes, links and config space the tool reads), the PCI drivers, VFIO and iommufd module parameters, hugepages, /proc/cmdline, /proc/modules, /proc/config.gz, the ACPI DMAR and IVRS tables, and the mode and owner of /dev/iommu and /dev/vfio/*. Symlinks stay symlinks. Any command reads the result with --root, exactly as it reads the live host.
+  static description = `Captures /sys/kernel/iommu_groups, /sys/class/iommu and its units, /sys/bus/pci (the attributes, links and config space the tool reads), the PCI drivers, mediated devices (/sys/class/mdev_bus parents with their types, /sys/bus/mdev devices), VFIO and iommufd module parameters, hugepages, /proc/cmdline, /proc/modules, /proc/config.gz, the ACPI DMAR and IVRS tables, and the mode and owner of /dev/iommu and /dev/vfio/*. Symlinks stay symlinks. Any command reads the result with --root, exactly as it reads the live host.
 
 Runs unprivileged; files only root can read (full config space, firmware tables) are listed as unreadable in the output and in the snapshot's iommuctl-snapshot.json.`
 

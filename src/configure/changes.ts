@@ -3,9 +3,10 @@ import {directGroups} from '../model/direct.js'
 import {deviceHolders, describeHolders} from '../model/holders.js'
 import {allowsVfio} from '../model/groups.js'
 import {PciTopology, PCI_CLASS_BRIDGE_PCI} from '../model/topology.js'
-import {Bdf} from '../records.js'
+import {Bdf, MdevName, MdevUuid} from '../records.js'
 import {GROUPS_DIR, PCI_DEVICES_DIR} from '../sysfs/inventory.js'
 import {noSuchDevice, PciDeviceSysfs, requireBdfs} from '../sysfs/pci.js'
+import {Holder} from '../sysfs/holders.js'
 import {Root} from '../sysfs/root.js'
 import {isVfioDriver} from '../vfio/driver.js'
 import {
@@ -38,7 +39,7 @@ export interface DeviceChange {
 
 /** What `devices bind`, `devices unbind`, `devices restore` and `groups set-type` print. */
 export interface ChangeReport {
-  command: 'bind' | 'unbind' | 'restore' | 'set-type'
+  command: 'bind' | 'unbind' | 'restore' | 'set-type' | 'mdev-create' | 'mdev-remove'
   dryRun: boolean
   /** Whether the host was changed (false for a dry run and when everything already was as asked). */
   changed: boolean
@@ -52,6 +53,8 @@ export interface ChangeReport {
   /** The journal file that records what to give back. */
   journal: string
   summary: string
+  /** For `mdevs create` and `mdevs remove`: the mdev made or removed. */
+  mdev?: {uuid: MdevUuid; parent: MdevName; type: MdevName}
 }
 
 export interface ChangeOptions {
@@ -163,14 +166,9 @@ export class Changer {
         return found.length ? [{c, found}] : []
       })
     if (held.length === 0) return
-    const first = held[0]!
-    throw new IommuctlError(
-      'DEVICE_BUSY',
-      `${held.map(({c, found}) => `${c.bdf} is open in another process: ${describeHolders(found)}`).join('; ')}. Taking it off ${first.c.from.driver} would wait until that process lets it go.`,
-      {
-        path: first.found[0]!.path,
-        suggestion: `Stop that process first (kill ${first.found[0]!.pid}), then try again.`,
-      },
+    throw deviceBusy(
+      held.map(({c, found}) => ({name: c.bdf, holders: found})),
+      `Taking it off ${held[0]!.c.from.driver} would wait until that process lets it go.`,
     )
   }
 
@@ -203,6 +201,18 @@ export class Changer {
         'INTERRUPTED',
         `An earlier iommuctl run was interrupted and left ${[...left, ...groups.map((g) => `group ${g}`)].join(', ')} half-changed.`,
         {path: this.journal.file, suggestion: 'Run `iommuctl devices restore` to put them back first.'},
+      )
+    }
+    const mdevs = this.journal.interruptedMdevs()
+    if (mdevs.length) {
+      const what = mdevs.map((u) => `${this.journal.data.mdevs![u]!.action} of mdev ${u}`)
+      throw new IommuctlError(
+        'INTERRUPTED',
+        `An earlier iommuctl run was interrupted during the ${what.join(', ')}.`,
+        {
+          path: this.journal.file,
+          suggestion: `Settle ${mdevs.length > 1 ? 'them' : 'it'} first: \`iommuctl mdevs remove UUID\` after a create, \`iommuctl mdevs create TYPE --uuid UUID\` after a remove (either says when nothing is left to do).`,
+        },
       )
     }
   }
@@ -251,6 +261,19 @@ export class Changer {
     const paths = [...new Set(steps.flatMap((s) => (s.path && this.root.exists(s.path) ? [s.path] : [])))]
     requireWritable(paths.map((p) => this.root.abs(p)))
   }
+}
+
+/**
+ * The refusal of a change while processes hold devices open (a VFIO driver's remove, like
+ * vfio_unregister_group_dev, waits for the last user): each device's holders, then why.
+ */
+export function deviceBusy(held: {name: string; holders: Holder[]}[], why: string): IommuctlError {
+  const first = held[0]!.holders[0]!
+  return new IommuctlError(
+    'DEVICE_BUSY',
+    `${held.map(({name, holders}) => `${name} is open in another process: ${describeHolders(holders)}`).join('; ')}. ${why}`,
+    {path: first.path, suggestion: `Stop that process first (kill ${first.pid}), then try again.`},
+  )
 }
 
 /** The device changes, then the module loads they need first. */

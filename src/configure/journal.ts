@@ -4,7 +4,7 @@ import * as path from 'node:path'
 
 import {errnoOf, ExitCode, IommuctlError} from '../errors.js'
 import {isAlive, readPid} from '../pid.js'
-import {Bdf} from '../records.js'
+import {Bdf, MdevName, MdevUuid} from '../records.js'
 import {schemaValidators} from '../schema.js'
 
 /** Where the journal lives unless --journal-dir or IOMMUCTL_JOURNAL_DIR says otherwise. */
@@ -31,7 +31,7 @@ export type GroupId = string
 export type JournalDomainType = 'DMA' | 'DMA-FQ' | 'identity' | 'auto'
 
 /** The commands that journal changes. */
-export type JournalCommand = 'bind' | 'unbind' | 'restore' | 'set-type'
+export type JournalCommand = 'bind' | 'unbind' | 'restore' | 'set-type' | 'mdev-create' | 'mdev-remove'
 
 /**
  * When an entry was made (ISO 8601, as Date.toISOString writes it); only ever printed.
@@ -67,6 +67,20 @@ export interface JournalGroup {
 }
 
 /**
+ * A mediated device a run is creating or removing: mdevs last one boot (as mdevctl's transient
+ * ones), so there is nothing to give back once the run is over; while it runs, the entry says
+ * what a run that died left half-done.
+ */
+export interface JournalMdev {
+  action: 'create' | 'remove'
+  parent: MdevName
+  type: MdevName
+  by: JournalCommand
+  at: JournalTime
+  pendingPid: Pid
+}
+
+/**
  * The journal file (schemas/journal.json). Its keys and values become sysfs paths and the
  * values written to them, so it is checked as strictly as command-line input when read.
  */
@@ -74,6 +88,8 @@ export interface JournalData {
   format: 1
   devices: Record<Bdf, JournalDevice>
   groups: Record<GroupId, JournalGroup>
+  /** Absent in journals written before mdevs were journalled. */
+  mdevs?: Record<MdevUuid, JournalMdev>
 }
 
 /**
@@ -190,6 +206,13 @@ export class Journal {
       .map(([bdf]) => bdf)
   }
 
+  /** Mdevs whose create or remove a run that is no longer alive left half-done. */
+  interruptedMdevs(): string[] {
+    return Object.entries(this.data.mdevs ?? {})
+      .filter(([, m]) => m.pendingPid !== process.pid && !isAlive(m.pendingPid))
+      .map(([uuid]) => uuid)
+  }
+
   interruptedGroups(): string[] {
     return Object.entries(this.data.groups)
       .filter(([, g]) => g.pendingPid !== process.pid && !isAlive(g.pendingPid))
@@ -250,6 +273,8 @@ function badJournal(file: string, what: string): IommuctlError {
 /** What a journal field is, in words, by the schema definition it failed. */
 const WHAT: Record<string, string> = {
   Bdf: 'not a BDF (dddd:bb:dd.f)',
+  MdevUuid: 'not an mdev UUID',
+  MdevName: 'not an mdev parent or type name',
   GroupId: 'not a group id (a decimal number)',
   DriverName: 'not a driver name',
   JournalDomainType: 'not a default domain type (DMA, DMA-FQ, identity or auto)',
@@ -270,7 +295,7 @@ function describe(e: ErrorObject): string {
     .map((p, i) =>
       i === 0
         ? p
-        : /^[A-Za-z_]\w*$/.test(p) && parts[i - 1] !== 'devices' && parts[i - 1] !== 'groups'
+        : /^[A-Za-z_]\w*$/.test(p) && !['devices', 'groups', 'mdevs'].includes(parts[i - 1]!)
           ? `.${p}`
           : `[${JSON.stringify(p)}]`,
     )
@@ -278,7 +303,7 @@ function describe(e: ErrorObject): string {
   // Key patterns are inlined under propertyNames; values are checked through their definitions.
   const def =
     name !== undefined
-      ? {devices: 'Bdf', groups: 'GroupId'}[parts[0]!]
+      ? {devices: 'Bdf', groups: 'GroupId', mdevs: 'MdevUuid'}[parts[0]!]
       : /#\/definitions\/([^/]+)\//.exec(e.schemaPath)?.[1]
   const why =
     e.keyword === 'additionalProperties'

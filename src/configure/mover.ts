@@ -2,6 +2,7 @@ import * as fs from 'node:fs'
 
 import {errnoOf, ExitCode, IommuctlError} from '../errors.js'
 import {GROUPS_DIR, PCI_DEVICES_DIR} from '../sysfs/inventory.js'
+import {MDEV_DEVICES_DIR} from '../sysfs/mdev.js'
 import {Root} from '../sysfs/root.js'
 import {Step} from '../step.js'
 import {loadModule, PCI_DRIVERS_DIR} from './drivers.js'
@@ -20,6 +21,8 @@ export interface HostOps {
   write(path: string, value: string): void
   /** Returns once a device is in a state; throws an Error saying where it is instead. */
   waitFor(bdf: string, want: DriverState): void
+  /** Whether the mdev of this UUID exists (its /sys/bus/mdev/devices entry). */
+  mdevPresent(uuid: string): boolean
   loadModule(driver: string): void
 }
 
@@ -86,6 +89,10 @@ export class SysfsHost implements HostOps {
     loadModule(this.root, driver)
   }
 
+  mdevPresent(uuid: string): boolean {
+    return this.root.exists(`${MDEV_DEVICES_DIR}/${uuid}`)
+  }
+
   /** Probing can be asynchronous (nvme asks for it): wait up to 5 s for the driver link to settle. */
   waitFor(bdf: string, want: DriverState): void {
     const deadline = Date.now() + 5000
@@ -125,6 +132,34 @@ export function explainWrite(step: Step, want: DriverState, error: unknown): str
     case 'EBUSY':
     case 'ENXIO':
       return `${base}: the driver refused the device (dmesg says why)`
+    default:
+      return base
+  }
+}
+
+/**
+ * A failed mdev create or remove write, in plain words: create_store and mdev_device_create
+ * (EINVAL: not a UUID; EEXIST: an mdev has that UUID; ENODEV: the parent is going away), the
+ * parent driver's probe (mtty_init_dev: ENOSPC when its ports are used up), and remove_store
+ * with mdev_device_remove (ENODEV, EAGAIN while it is being created or removed).
+ */
+export function explainMdevWrite(step: Step, error: unknown): string {
+  const errno = errnoOf(error)
+  const base = `writing ${JSON.stringify(step.value)} to ${step.path} failed (${errno ?? (error as Error).message})`
+  switch (errno) {
+    case 'EACCES':
+    case 'EPERM':
+      return `${base}: creating and removing mdevs needs root`
+    case 'EEXIST':
+      return `${base}: an mdev with this UUID exists already`
+    case 'ENOENT':
+      return `${base}: no such file: the ${step.action === 'create-mdev' ? 'type or parent' : 'mdev'} is gone`
+    case 'ENOSPC':
+      return `${base}: the parent has no room for another mdev of this type`
+    case 'ENODEV':
+      return `${base}: the parent device is being unregistered, or the mdev is gone`
+    case 'EAGAIN':
+      return `${base}: the mdev is being created or removed by someone else`
     default:
       return base
   }

@@ -1,8 +1,9 @@
 import {errnoOf, IommuctlError} from '../errors.js'
 import {GROUPS_DIR} from '../sysfs/inventory.js'
+import {MDEV_BUS_CLASS, MDEV_DEVICES_DIR} from '../sysfs/mdev.js'
 import {Step} from '../step.js'
 import {JournalCommand, JournalData, JournalDomainType} from './journal.js'
-import {DriverState, explainTypeWrite, explainWrite, HostOps, planMove} from './mover.js'
+import {DriverState, explainMdevWrite, explainTypeWrite, explainWrite, HostOps, planMove} from './mover.js'
 
 /**
  * What a device's journal entry becomes. record: it is kept, for restore to give back (bind,
@@ -17,6 +18,8 @@ export type Change =
   | {kind: 'device'; bdf: string; from: DriverState; to: DriverState; journal: JournalPolicy}
   | {kind: 'group-type'; group: number; from: JournalDomainType; to: JournalDomainType}
   | {kind: 'load-module'; driver: string}
+  /** An mdev made (create) or taken away (remove): parent and type say where its create file is. */
+  | {kind: 'mdev-create' | 'mdev-remove'; uuid: string; parent: string; type: string}
 
 /** Where the journal is kept: a Journal, or a fake in tests. */
 export interface JournalStore {
@@ -44,8 +47,32 @@ export function stepsOf(c: Change): Step[] {
           ]
     case 'load-module':
       return [{bdf: null, action: 'load-module', path: null, value: c.driver, status: 'planned'}]
+    case 'mdev-create':
+    case 'mdev-remove':
+      return [
+        c.kind === 'mdev-create'
+          ? {
+              bdf: null,
+              action: 'create-mdev',
+              path: mdevCreateFile(c.parent, c.type),
+              value: c.uuid,
+              status: 'planned',
+            }
+          : {
+              bdf: null,
+              action: 'remove-mdev',
+              path: `${MDEV_DEVICES_DIR}/${c.uuid}/remove`,
+              value: '1',
+              status: 'planned',
+            },
+        {bdf: null, action: 'verify', path: null, value: c.uuid, status: 'planned'},
+      ]
   }
 }
+
+/** The file a UUID is written to for a new mdev of a type (mdev_sysfs.c, create_store). */
+export const mdevCreateFile = (parent: string, type: string) =>
+  `${MDEV_BUS_CLASS}/${parent}/mdev_supported_types/${type}/create`
 
 /** Every step of a plan, in the order a real run takes them: what a dry run prints. */
 export const planSteps = (changes: Change[]): Step[] => changes.flatMap(stepsOf)
@@ -120,6 +147,13 @@ export class Transaction {
       if (change.to === 'auto' ? now === null : now !== change.to) {
         throw new Error(`the kernel accepted ${change.to} but group ${change.group} reads ${now}`)
       }
+    } else if (change.kind === 'mdev-create' || change.kind === 'mdev-remove') {
+      const want = change.kind === 'mdev-create'
+      if (this.host.mdevPresent(change.uuid) !== want) {
+        throw new Error(
+          `the kernel accepted the write but ${MDEV_DEVICES_DIR}/${change.uuid} ${want ? 'is not there' : 'is still there'}`,
+        )
+      }
     }
   }
 
@@ -132,10 +166,9 @@ export class Transaction {
     const restored: string[] = []
     const stuck: string[] = []
     for (const {change, steps} of [...started].reverse()) {
-      const name =
-        change.kind === 'device' ? change.bdf : change.kind === 'group-type' ? `group ${change.group}` : null
+      const name = journalKey(change)
       try {
-        this.undo(change)
+        this.undo(change, steps)
       } catch (error) {
         if (!(error instanceof StepError)) throw error
         if (name) stuck.push(name)
@@ -160,7 +193,7 @@ export class Transaction {
   }
 
   /** Puts one change back, planned from where the host is now (the change may have stopped half-way). */
-  private undo(change: Change): void {
+  private undo(change: Change, steps: Step[]): void {
     if (change.kind === 'device') {
       const back = {...change, from: this.host.driverState(change.bdf), to: change.from}
       for (const step of stepsOf(back)) this.take(back, step)
@@ -168,6 +201,14 @@ export class Transaction {
       const now = this.host.groupType(change.group)
       if (now === change.from) return
       const back = {...change, from: (now ?? change.to) as JournalDomainType, to: change.from}
+      for (const step of stepsOf(back)) this.take(back, step)
+    } else if (change.kind === 'mdev-create' || change.kind === 'mdev-remove') {
+      // Back means absent after a create, present after a remove (the same UUID, type and parent);
+      // only when the write went through: a create refused with EEXIST must not remove the mdev
+      // that already had the UUID.
+      const created = change.kind === 'mdev-create'
+      if (steps[0]?.status !== 'done' || this.host.mdevPresent(change.uuid) !== created) return
+      const back: Change = {...change, kind: created ? 'mdev-remove' : 'mdev-create'}
       for (const step of stepsOf(back)) this.take(back, step)
     }
   }
@@ -195,6 +236,13 @@ export class Transaction {
         d.groups[id] = {type: change.from, by: this.command, at, pendingPid}
         added.add(`group ${id}`)
       }
+    } else if (change.kind === 'mdev-create' || change.kind === 'mdev-remove') {
+      const action = change.kind === 'mdev-create' ? 'create' : 'remove'
+      d.mdevs = {
+        ...d.mdevs,
+        [change.uuid]: {action, parent: change.parent, type: change.type, by: this.command, at, pendingPid},
+      }
+      added.add(`mdev ${change.uuid}`)
     }
     this.save()
   }
@@ -214,7 +262,7 @@ export class Transaction {
         const keep = change.journal === 'record' || (change.journal === 'transient' && !added.has(change.bdf))
         if (keep) this.settle(change)
         else this.forget(change)
-      } else if (change.kind === 'group-type') this.forget(change)
+      } else if (change.kind !== 'load-module') this.forget(change)
     }
     this.save()
   }
@@ -223,6 +271,11 @@ export class Transaction {
     const d = this.journal.data
     if (change.kind === 'device') d.devices = without(d.devices, change.bdf)
     else if (change.kind === 'group-type') d.groups = without(d.groups, String(change.group))
+    else if (change.kind !== 'load-module') {
+      const mdevs = without(d.mdevs ?? {}, change.uuid)
+      if (Object.keys(mdevs).length) d.mdevs = mdevs
+      else delete d.mdevs
+    }
   }
 
   /** No longer being changed by a live run (a group's entry keeps its pid: a dead one marks it interrupted). */
@@ -234,7 +287,13 @@ export class Transaction {
 }
 
 const journalKey = (c: Change): string | null =>
-  c.kind === 'device' ? c.bdf : c.kind === 'group-type' ? `group ${c.group}` : null
+  c.kind === 'device'
+    ? c.bdf
+    : c.kind === 'group-type'
+      ? `group ${c.group}`
+      : c.kind === 'load-module'
+        ? null
+        : `mdev ${c.uuid}`
 
 const without = <T>(record: Record<string, T>, key: string): Record<string, T> =>
   Object.fromEntries(Object.entries(record).filter(([k]) => k !== key))
@@ -243,6 +302,7 @@ function explain(change: Change, step: Step, error: unknown): string {
   if (step.action === 'verify' || step.action === 'load-module') return (error as Error).message
   if (change.kind === 'group-type') return explainTypeWrite(error, change.group, change.to)
   if (change.kind === 'device') return explainWrite(step, change.to, error)
+  if (change.kind === 'mdev-create' || change.kind === 'mdev-remove') return explainMdevWrite(step, error)
   return (error as Error).message
 }
 

@@ -3,6 +3,7 @@ import {Bdf, Hex, hexWidth} from '../records.js'
 import {PciBriefSysfs} from '../sysfs/pci.js'
 import {PciIds} from '../sysfs/pciids.js'
 import {isVfioDriver} from '../vfio/driver.js'
+import {MdevRecord} from './mdevs.js'
 import {PciNode, PciTopology} from './topology.js'
 
 export interface IdName {
@@ -170,5 +171,16 @@ function matches(d: DeviceRecord, f: DeviceFilter): boolean {
   return true
 }
 
-/** `iommuctl devices --json` */
-export type DeviceList = DeviceRecord[]
+/** The mdevs `devices` lists beside the PCI devices: those the filters admit (an mdev has no class). */
+export function filterMdevs(mdevs: MdevRecord[], f: DeviceFilter): MdevRecord[] {
+  return mdevs.filter(
+    (m) =>
+      f.class === undefined &&
+      (f.driver === undefined || m.driver === f.driver) &&
+      (f.group === undefined || m.group === f.group) &&
+      (f.vfio === undefined || (m.vfioCdev !== null) === f.vfio),
+  )
+}
+
+/** `iommuctl devices --json`: the PCI devices, then the mediated devices (the records with a uuid). */
+export type DeviceList = (DeviceRecord | MdevRecord)[]

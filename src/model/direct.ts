@@ -13,6 +13,7 @@ import {DeviceRecord} from './devices.js'
 import {FirmwareRecord, readFirmware} from './firmware.js'
 import {GroupRecord, parseReservedRegions, ReservedRegion} from './groups.js'
 import {DeviceHolders, deviceHolders} from './holders.js'
+import {MdevDetail} from './mdevs.js'
 import {PciTopology} from './topology.js'
 
 /** One RMRR or IVMD that names some of the devices asked about. */
@@ -162,6 +163,9 @@ export interface DeviceDetail extends DeviceRecord {
   /** Processes with its cdev, its group node or one of its sysfs files open. */
   heldBy: DeviceHolders
 }
+
+/** `iommuctl devices show --json`: a PCI device, or a mediated device (by UUID). */
+export type DeviceShown = DeviceDetail | MdevDetail
 
 /** `iommuctl groups show --json`: the group, and the 1:1 regions of its devices. */
 export interface GroupDetail extends GroupRecord {

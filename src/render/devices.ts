@@ -1,11 +1,18 @@
 import type {DeviceRecord, IdName} from '../model/devices.js'
 import type {DeviceDetail} from '../model/direct.js'
+import type {MdevRecord} from '../model/mdevs.js'
+import {mdevTable} from './mdevs.js'
 import {heldBy, renderDirectMapping} from './groups.js'
 import {ACS_NAMES} from '../model/topology.js'
 import {bold, fields, table} from './style.js'
 
-/** `devices`: one row per device, or a sentence when the filters leave none. */
-export function renderDevices(devices: DeviceRecord[]): string {
+/** `devices`: one row per PCI device, or a sentence when the filters leave none; then the mdevs, if any. */
+export function renderDevices(devices: DeviceRecord[], mdevs: MdevRecord[] = []): string {
+  const pci = pciTable(devices)
+  return mdevs.length ? `${pci}\n\n${bold('mediated devices')}\n${mdevTable(mdevs)}` : pci
+}
+
+function pciTable(devices: DeviceRecord[]): string {
   if (devices.length === 0) return 'No PCI devices match.'
   return table(
     ['DEVICE', 'CLASS', 'VENDOR:DEVICE', 'DRIVER', 'GROUP', 'CAPABILITIES', 'NAME'],

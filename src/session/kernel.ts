@@ -7,7 +7,7 @@ import {Iommufd} from '../iommufd/iommufd.js'
 import {Mapping, MemoryFile} from '../native/mapping.js'
 import {Root} from '../sysfs/root.js'
 import {VfioCdev} from '../vfio/cdev.js'
-import {locateVfioDevice} from '../vfio/locate.js'
+import {locateVfioCdev} from '../vfio/locate.js'
 
 /** One /dev/iommu descriptor and the ioctls the engine issues on it: Iommufd's, as it documents them. */
 export type KernelIommufd = Pick<
@@ -42,8 +42,11 @@ export type FileMemory = Pick<MemoryFile, 'fd' | 'close'>
 
 export interface Kernel {
   openIommufd(): KernelIommufd
-  /** The device's VFIO cdev, or an error saying why it has none (not the live host, not on VFIO...). */
-  deviceNode(bdf: string): string
+  /**
+   * The VFIO cdev of a device (a BDF, or an mdev's UUID), or an error saying why it has none (not
+   * the live host, not on VFIO...).
+   */
+  deviceNode(device: string): string
   openDevice(node: string): KernelDevice
   anonymous(length: bigint): UserMemory
   /** A memfd of length bytes, in huge pages with hugetlb. */
@@ -55,7 +58,7 @@ export interface Kernel {
 export function hostKernel(root: Root): Kernel {
   return {
     openIommufd: () => Iommufd.open(),
-    deviceNode: (bdf) => locateVfioDevice(root, bdf, 'cdev').cdev!,
+    deviceNode: (device) => locateVfioCdev(root, device),
     openDevice: (node) => VfioCdev.open(node),
     anonymous: (length) => Mapping.anonymous(length),
     memfd: (length, hugetlb) => MemoryFile.memfd(length, hugetlb),

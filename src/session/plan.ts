@@ -25,8 +25,10 @@ export type Iova = string
 export type Name = string
 
 /**
- * A PCI address (domain:bus:device.function, lowercase hex) of a device on vfio-pci.
- * @pattern ^[0-9a-f]{4}:[0-9a-f]{2}:[0-1][0-9a-f]\.[0-7]$
+ * A VFIO device: a PCI address (domain:bus:device.function, lowercase hex) of a device on
+ * vfio-pci, or a mediated device's UUID (lowercase, as `mdevs list` shows it), which joins the
+ * IOAS through the kernel's emulated path (vfio_iommufd_emulated_bind, _attach_ioas).
+ * @pattern ^([0-9a-f]{4}:[0-9a-f]{2}:[0-1][0-9a-f]\.[0-7]|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$
  */
 export type PlanBdf = string
 

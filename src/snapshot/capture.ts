@@ -4,6 +4,7 @@ import * as path from 'node:path'
 import {errnoOf} from '../errors.js'
 import {GROUPS_DIR, PCI_DEVICES_DIR, UNITS_DIR} from '../sysfs/inventory.js'
 import {captureKmsg, KMSG} from '../sysfs/kmsg.js'
+import {MDEV_BUS_CLASS, MDEV_DEVICES_DIR} from '../sysfs/mdev.js'
 import {DevNode, MANIFEST_NAME, Root, SnapshotManifest, Unreadable} from '../sysfs/root.js'
 
 /**
@@ -84,6 +85,7 @@ export function captureTree(src: Root, dest: string, tool: string): SnapshotMani
   copy.units()
   copy.pciDevices()
   copy.drivers()
+  copy.mdevs()
   copy.modules()
   copy.hugepages()
   for (const file of [...PROC_FILES, ...FIRMWARE_TABLES]) copy.file(file)
@@ -163,6 +165,36 @@ class TreeCopier {
       this.dir(dir)
       for (const attr of PCI_ATTRIBUTES) this.file(`${dir}/${attr}`)
       for (const name of this.src.list(dir)) if (PCI_LINKS.test(name)) this.link(`${dir}/${name}`)
+      for (const vfio of this.src.list(`${dir}/vfio-dev`)) this.file(`${dir}/vfio-dev/${vfio}/dev`)
+    }
+  }
+
+  /**
+   * Mediated devices (src/sysfs/mdev.ts reads these): each parent's class link and its types'
+   * attributes and devices/ links, then each mdev's bus link and its mdev_type, driver and
+   * iommu_group links and vfio-dev node. The create and remove files are write-only: not copied.
+   */
+  mdevs(): void {
+    this.dir(MDEV_BUS_CLASS)
+    for (const name of this.src.list(MDEV_BUS_CLASS)) {
+      const parent = this.entryDir(`${MDEV_BUS_CLASS}/${name}`)
+      if (!parent) continue
+      const types = `${parent}/mdev_supported_types`
+      this.dir(types)
+      for (const type of this.src.list(types)) {
+        const t = `${types}/${type}`
+        this.dir(t)
+        for (const f of ['name', 'description', 'device_api', 'available_instances']) this.file(`${t}/${f}`)
+        this.dir(`${t}/devices`)
+        for (const uuid of this.src.list(`${t}/devices`)) this.link(`${t}/devices/${uuid}`)
+      }
+    }
+    this.dir(MDEV_DEVICES_DIR)
+    for (const uuid of this.src.list(MDEV_DEVICES_DIR)) {
+      const dir = this.entryDir(`${MDEV_DEVICES_DIR}/${uuid}`)
+      if (!dir) continue
+      this.dir(dir)
+      for (const l of ['mdev_type', 'driver', 'iommu_group']) this.link(`${dir}/${l}`)
       for (const vfio of this.src.list(`${dir}/vfio-dev`)) this.file(`${dir}/vfio-dev/${vfio}/dev`)
     }
   }

@@ -18,6 +18,12 @@ export interface UnitSummary {
 /** A PCI address as the kernel names it: domain:bus:device.function, lowercase hex. */
 export const BDF_PATTERN = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-1][0-9a-f]\.[0-7]$/
 
+/**
+ * An mdev's name: the kernel names it "%pUl" of its UUID (mdev_device_create), lowercase, and
+ * create_store takes exactly UUID_STRING_LEN characters (a trailing newline aside).
+ */
+export const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+
 export const GROUPS_DIR = '/sys/kernel/iommu_groups'
 export const UNITS_DIR = '/sys/class/iommu'
 export const PCI_DEVICES_DIR = '/sys/bus/pci/devices'
@@ -54,7 +60,13 @@ export function listGroups(root: Root): GroupSummary[] {
     .map((name) => ({
       id: Number(name),
       type: root.readText(`${GROUPS_DIR}/${name}/type`),
-      devices: namesOf(root, `${GROUPS_DIR}/${name}/devices`, isBdf, 'a PCI address (dddd:bb:dd.f)'),
+      // An mdev's group (an emulated one VFIO made for it) holds the mdev: `mdevs` lists those.
+      devices: namesOf(
+        root,
+        `${GROUPS_DIR}/${name}/devices`,
+        (n) => isBdf(n) || UUID_PATTERN.test(n),
+        'a PCI address (dddd:bb:dd.f) or an mdev UUID',
+      ).filter(isBdf),
     }))
     .sort((a, b) => a.id - b.id)
 }

@@ -1,5 +1,7 @@
 import {ExitCode, IommuctlError} from '../errors.js'
 import {noSuchDevice, readPciDevice, requireBdfs} from '../sysfs/pci.js'
+import {UUID_PATTERN} from '../sysfs/inventory.js'
+import {noSuchMdev, readMdevDevice} from '../sysfs/mdev.js'
 import {Root} from '../sysfs/root.js'
 import {isVfioDriver} from './driver.js'
 
@@ -20,16 +22,7 @@ export interface VfioLocation {
  */
 export function locateVfioDevice(root: Root, bdf: string, need: 'cdev' | 'group'): VfioLocation {
   requireBdfs([bdf])
-  if (root.isSnapshot || root.dir !== '/') {
-    throw new IommuctlError(
-      'NEEDS_LIVE_HOST',
-      `This talks to the running kernel; --root ${root.source} is not the live host.`,
-      {
-        exit: ExitCode.usage,
-        suggestion: 'Run it on the host itself, without --root.',
-      },
-    )
-  }
+  requireLiveHost(root)
   const dev = readPciDevice(root, bdf)
   if (!dev) throw noSuchDevice(bdf)
   if (!isVfioDriver(dev.driver)) {
@@ -66,4 +59,37 @@ export function locateVfioDevice(root: Root, bdf: string, need: 'cdev' | 'group'
     })
   }
   return {bdf, driver: dev.driver, group: dev.group, cdev: dev.vfioCdev, groupNode}
+}
+
+/**
+ * The VFIO cdev of a device a plan or session names: a PCI address, found as above, or an mdev's
+ * UUID. An mdev is a VFIO device from birth (its parent's driver registers it, with
+ * vfio_register_emulated_iommu_dev); without a cdev its driver is not a VFIO one or the kernel
+ * lacks CONFIG_VFIO_DEVICE_CDEV.
+ */
+export function locateVfioCdev(root: Root, device: string): string {
+  if (!UUID_PATTERN.test(device)) return locateVfioDevice(root, device, 'cdev').cdev!
+  requireLiveHost(root)
+  const mdev = readMdevDevice(root, device)
+  if (!mdev) throw noSuchMdev(device)
+  if (!mdev.vfioCdev) {
+    throw new IommuctlError(
+      'NO_VFIO_CDEV',
+      `mdev ${device} has no VFIO device node (no vfio-dev/ in sysfs): its driver (${mdev.driver ?? 'none'}) did not register it with VFIO, or the kernel lacks CONFIG_VFIO_DEVICE_CDEV.`,
+      {exit: ExitCode.unavailable, path: mdev.sysfsPath},
+    )
+  }
+  return mdev.vfioCdev
+}
+
+function requireLiveHost(root: Root): void {
+  if (!root.isSnapshot && root.dir === '/') return
+  throw new IommuctlError(
+    'NEEDS_LIVE_HOST',
+    `This talks to the running kernel; --root ${root.source} is not the live host.`,
+    {
+      exit: ExitCode.usage,
+      suggestion: 'Run it on the host itself, without --root.',
+    },
+  )
 }

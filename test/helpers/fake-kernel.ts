@@ -96,6 +96,11 @@ export interface FakeDeviceSpec {
   viommuTypes?: number[]
   /** Its reserved regions (the MSI window...), taken out of an IOAS it is attached to. */
   reserved?: IovaRange[]
+  /**
+   * A device with no IOMMU of its own (an mdev: bdf is then its UUID), which joins an IOAS through
+   * the emulated path (vfio_iommufd_emulated_attach_ioas): an access on the IOAS, no HWPT.
+   */
+  emulated?: boolean
 }
 
 interface Area {
@@ -634,7 +639,13 @@ class FakeDevice implements KernelDevice {
     }
     const where = `${this.spec.bdf}${pasid === undefined ? '' : ` pasid ${pasid}`}`
     let pt: number
-    if (o.kind === 'hwpt') {
+    if (this.spec.emulated) {
+      // iommufd_access_attach takes an IOAS only (iommufd_get_ioas: ENOENT for any other object);
+      // the id stays the IOAS's, and nothing is pinned until the driver pins pages itself.
+      if (o.kind !== 'ioas' || pasid !== undefined) throw new SyscallError(op, E.ENOENT)
+      this.k.accept(`attach ${where} to ${ptId}`, op)
+      pt = ptId
+    } else if (o.kind === 'hwpt') {
       const pasids = [...this.attached.keys()].some((p) => p !== null)
       if (
         pasid !== undefined &&

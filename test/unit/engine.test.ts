@@ -336,6 +336,27 @@ describe('apply: a plan that fails halfway is rolled back', () => {
     }
   })
 
+  it('an mdev (by UUID) binds and attaches to the IOAS itself, pinning nothing; an HWPT is refused', async () => {
+    const MDEV = '83b8f4f2-509f-382f-3c1e-e6bfe0fa1001'
+    const k = new FakeKernel([{bdf: DEV}, {bdf: MDEV, emulated: true}], 16n * KiB4)
+    const {engine, steps} = applyPlan(k, await plan({attach: [{device: MDEV, to: 'main'}]}), null)
+    const result = (entry: string) => steps.find((s) => s.entry === entry)!.result
+    assert.equal(result('attach[0]').replace('pt ', ''), result('ioas[0]').replace('ioas ', ''))
+    assert.equal(k.locked, 0n, 'the emulated path pins nothing by itself')
+    engine.close()
+    assert.deepEqual(k.leftovers(), nothingLeft)
+    const k2 = new FakeKernel([{bdf: DEV}, {bdf: MDEV, emulated: true}], 16n * KiB4)
+    const p = await plan({hwpts: [{name: 'h', ioas: 'main', device: DEV}], attach: [{device: MDEV, to: 'h'}]})
+    assert.throws(
+      () => applyPlan(k2, p, null),
+      (e: IommuctlError) =>
+        e.code === 'APPLY_FAILED' &&
+        e.errno === 'ENOENT' &&
+        e.message.startsWith(`attach[0] (attach ${MDEV} to h)`),
+    )
+    assert.deepEqual(k2.leftovers(), nothingLeft)
+  })
+
   it('refuses before opening anything when a device is not there', async () => {
     const k = new FakeKernel([])
     const p = await plan({attach: [{device: DEV, to: 'main'}]})

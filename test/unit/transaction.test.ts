@@ -18,6 +18,8 @@ const B = '0000:04:02.0'
 class FakeHost implements HostOps {
   readonly devices = new Map<string, DriverState>()
   readonly types = new Map<number, string>()
+  /** UUIDs of the mdevs that exist, as /sys/bus/mdev/devices lists them. */
+  readonly mdevs = new Set<string>()
   readonly writes: {path: string; value: string; journal: JournalData}[] = []
   private checks = 0
 
@@ -36,6 +38,17 @@ class FakeHost implements HostOps {
 
   write(path: string, value: string): void {
     this.writes.push({path, value, journal: structuredClone(this.journal.saved)})
+    // mdev_sysfs.c: create_store makes the mdev (EEXIST for a UUID in use), remove_store removes it.
+    const mdev =
+      /^\/sys\/(?:class\/mdev_bus\/[^/]+\/mdev_supported_types\/[^/]+\/create|bus\/mdev\/devices\/([^/]+)\/remove)$/.exec(
+        path,
+      )
+    if (mdev) {
+      if (mdev[1]) this.mdevs.delete(mdev[1])
+      else if (this.mdevs.has(value)) throw Object.assign(new Error('EEXIST: file exists'), {code: 'EEXIST'})
+      else this.mdevs.add(value)
+      return
+    }
     const m =
       /^\/sys\/(?:bus\/pci\/devices\/([^/]+)\/driver_override|bus\/pci\/drivers\/([^/]+)\/(bind|unbind)|bus\/pci\/drivers_probe|kernel\/iommu_groups\/(\d+)\/type)$/.exec(
         path,
@@ -54,6 +67,10 @@ class FakeHost implements HostOps {
   }
 
   loadModule(): void {}
+
+  mdevPresent(uuid: string): boolean {
+    return this.mdevs.has(uuid)
+  }
 }
 
 function setUp(failAt = 0) {
@@ -156,5 +173,58 @@ describe('Transaction', () => {
     tx.run([{kind: 'device', bdf: A, from: on, to: on, journal: 'record'}])
     assert.equal(host.writes.length, 0)
     assert.equal(saves, 0)
+  })
+})
+
+describe('Transaction: mdevs', () => {
+  const U = '83b8f4f2-509f-382f-3c1e-e6bfe0fa1001'
+  const create: Change = {kind: 'mdev-create', uuid: U, parent: 'mtty', type: 'mtty-2'}
+
+  it("journals the create before its write, writes the UUID to the type's create file, and keeps no entry after", () => {
+    const {host, journal, store} = setUp()
+    const tx = new Transaction(host, journal, 'mdev-create')
+    tx.run([create])
+    // mdev_sysfs.c: a type's create file is under the parent's mdev_supported_types/<type>/.
+    assert.deepEqual(
+      host.writes.map((w) => [w.path, w.value]),
+      [['/sys/class/mdev_bus/mtty/mdev_supported_types/mtty-2/create', U]],
+    )
+    assert.deepEqual(host.writes[0]!.journal.mdevs?.[U], {
+      action: 'create',
+      parent: 'mtty',
+      type: 'mtty-2',
+      by: 'mdev-create',
+      at: host.writes[0]!.journal.mdevs?.[U]?.at,
+      pendingPid: process.pid,
+    })
+    assert.ok(host.mdevs.has(U))
+    assert.equal(store.saved.mdevs, undefined, 'an mdev lasts one boot: nothing is kept to give back')
+  })
+
+  it("a remove writes 1 to the mdev's remove file, journalled first", () => {
+    const {host, journal, store} = setUp()
+    host.mdevs.add(U)
+    new Transaction(host, journal, 'mdev-remove').run([{...create, kind: 'mdev-remove'}])
+    assert.deepEqual(
+      host.writes.map((w) => [w.path, w.value, w.journal.mdevs?.[U]?.action]),
+      [[`/sys/bus/mdev/devices/${U}/remove`, '1', 'remove']],
+    )
+    assert.equal(host.mdevs.has(U), false)
+    assert.equal(store.saved.mdevs, undefined)
+  })
+
+  it('a create the kernel refuses (EEXIST) fails with the reason, and leaves no journal entry', () => {
+    const {host, journal, store} = setUp()
+    host.mdevs.add(U)
+    const tx = new Transaction(host, journal, 'mdev-create')
+    assert.throws(
+      () => tx.run([create]),
+      (e: IommuctlError) =>
+        e.code === 'CHANGE_FAILED' &&
+        e.errno === 'EEXIST' &&
+        /at create-mdev: .*an mdev with this UUID exists already/.test(e.message),
+    )
+    assert.equal(store.saved.mdevs, undefined)
+    assert.ok(host.mdevs.has(U), 'the existing mdev is not touched')
   })
 })

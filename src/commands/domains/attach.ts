@@ -5,7 +5,7 @@ import {SessionCommand} from '../../session-command.js'
 
 export default class DomainsAttach extends SessionCommand<typeof DomainsAttach> {
   static args = {
-    bdf: Args.string({description: 'Device on vfio-pci.', required: true}),
+    bdf: Args.string({description: "Device on vfio-pci, or an mdev's UUID.", required: true}),
     domain: Args.string({description: 'IOAS or HWPT id or name.', required: true}),
   }
 
