@@ -11,6 +11,8 @@
  * test/vm/queues.test.ts holds the expectations.
  * Usage: node --import tsx test/vm/guest/queues-mock.ts
  */
+import {spawnSync} from 'node:child_process'
+
 import {Iommufd, UserData} from '../../../src/iommufd/iommufd.js'
 import {PageFault, VEvent} from '../../../src/iommufd/events.js'
 import {FaultQueue, VEventQueue} from '../../../src/iommufd/queues.js'
@@ -255,10 +257,18 @@ const anonIova = fd2.map(ioas2, {userVa: anon.address, length: PAGE})
 record('IOMMU_IOAS_CHANGE_PROCESS with a map of process memory', () => fd2.changeProcess())
 fd2.unmap(ioas2, anonIova, PAGE)
 anon.unmap()
+const FILE_MAP = 16n * PAGE
 const memfd = memfdCreate('iommuctl-queues', MFD_CLOEXEC).value
-ftruncate(memfd, Number(PAGE))
-fd2.mapFile(ioas2, memfd, 0n, PAGE)
+ftruncate(memfd, Number(FILE_MAP))
+fd2.mapFile(ioas2, memfd, 0n, FILE_MAP)
 record('IOMMU_IOAS_CHANGE_PROCESS with only a map of a memfd', () => fd2.changeProcess())
+// The same from a child that inherits the iommufd: the pinned pages' charge moves to it.
+const child = spawnSync('node', ['--import', 'tsx', 'test/vm/guest/change-process-child.ts'], {
+  stdio: ['ignore', 'pipe', 'inherit', fd2.fd],
+  encoding: 'utf8',
+})
+if (child.status !== 0) throw new Error(`change-process-child.ts exited with ${child.status}`)
+const moved: unknown = JSON.parse(child.stdout)
 raw(
   'IOMMU_IOAS_CHANGE_PROCESS with non-zero reserved',
   fd2,
@@ -273,5 +283,7 @@ console.log(
     reads,
     ids: {ioas, idev: dev.idev, parent, viommu},
     rlimitMode: Number(mode),
+    fileMapKiB: Number(FILE_MAP / 1024n),
+    moved,
   }),
 )
