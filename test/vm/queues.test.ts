@@ -129,7 +129,11 @@ interface GuestOutput {
 
 describe('VM: fault queues, vEVENTQs and HW queues on the iommufd selftest mock device', () => {
   vmIt('page faults read and answered, vEVENTs with their sequence, HW queues, change-process', async () => {
-    const r = await runInGuest('none', {command: 'node --import tsx test/vm/guest/queues-mock.ts'})
+    // Two node starts under TCG (the script and its change-process child): room past the default.
+    const r = await runInGuest('none', {
+      command: 'node --import tsx test/vm/guest/queues-mock.ts',
+      timeoutMs: 600_000,
+    })
     assert.equal(r.status, 0, explain(r))
     const out: GuestOutput = JSON.parse(r.stdout)
     assert.deepEqual(
