@@ -49,6 +49,19 @@ function specific(op: string, errno: string): string | null {
     return 'the object is not a nested HWPT or vIOMMU, it does not take this data type, or an entry holds an invalid value'
   if (op === 'IOMMU_HWPT_INVALIDATE' && errno === 'EOPNOTSUPP')
     return 'an entry sets flags or reserved bits the driver does not know, or the object cannot be invalidated'
+  if (op === 'IOMMU_IOAS_CHANGE_PROCESS' && errno === 'EINVAL')
+    return 'only maps made from a file (IOMMU_IOAS_MAP_FILE: a memfd) can move to another process, and this iommufd has a map of process memory; nothing was moved'
+  if (op === 'IOMMU_VEVENTQ_ALLOC' && errno === 'EEXIST')
+    return 'the vIOMMU already has a vEVENTQ of this type'
+  if (op === 'IOMMU_VEVENTQ_ALLOC' && errno === 'EINVAL') return 'the depth must be 1 to 524288 events'
+  if (op === 'IOMMU_HW_QUEUE_ALLOC' && errno === 'EEXIST')
+    return 'the vIOMMU already has a queue at this index'
+  if (op === 'IOMMU_HW_QUEUE_ALLOC' && errno === 'EIO')
+    return 'queues are allocated from index 0 up: the one before this index does not exist'
+  if (op === 'IOMMU_HW_QUEUE_ALLOC' && errno === 'ENOENT')
+    return "the queue's memory is not mapped at that IOVA of the nest parent's IOAS"
+  if (op.startsWith('page response') && errno === 'EINVAL')
+    return 'no fault group is waiting on that cookie (it was answered already, or never read)'
   return null
 }
 

@@ -6,6 +6,8 @@ import {closeQuietly, ioctlMemory, ioctlStruct, openDevice} from '../native/ioct
 import {AnyStruct, EncodeValues, StructValues} from '../native/layout.js'
 import {NativeMemory} from '../native/memory.js'
 import * as U from '../native/uapi/iommufd.js'
+import {VEVENT_DATA_LENGTH} from './events.js'
+import {FaultQueue, VEventQueue} from './queues.js'
 
 export interface IovaRange {
   start: bigint
@@ -244,6 +246,70 @@ export class Iommufd {
       dev_id: devId,
       virt_id: virtId,
     }).out_vdevice_id
+  }
+
+  /**
+   * IOMMU_FAULT_QUEUE_ALLOC: a fault queue, to name in IOMMU_HWPT_ALLOC with
+   * IOMMU_HWPT_FAULT_ID_VALID; the page requests of devices attached to such an HWPT are read
+   * from it, and answered through it.
+   */
+  faultQueueAlloc(): FaultQueue {
+    const out = ioctlStruct(
+      this.fd,
+      'IOMMU_FAULT_QUEUE_ALLOC',
+      U.IOMMU_FAULT_QUEUE_ALLOC,
+      U.iommu_fault_alloc,
+    )
+    return new FaultQueue(out.out_fault_id, out.out_fault_fd)
+  }
+
+  /**
+   * IOMMU_VEVENTQ_ALLOC: the vIOMMU's queue of events of `type` (one per type), holding at most
+   * `depth` (1 to 2^19); past that events are lost, and reported lost. `dataLen` is the size of
+   * the type's records; the UAPI types' are known.
+   */
+  veventqAlloc(
+    viommuId: number,
+    type: number,
+    depth: number,
+    dataLen = VEVENT_DATA_LENGTH[type],
+  ): VEventQueue {
+    if (dataLen === undefined)
+      throw new RangeError(`vEVENTQ type ${type}: the size of its records is not known`)
+    const out = ioctlStruct(this.fd, 'IOMMU_VEVENTQ_ALLOC', U.IOMMU_VEVENTQ_ALLOC, U.iommu_veventq_alloc, {
+      viommu_id: viommuId,
+      type,
+      veventq_depth: depth,
+    })
+    return new VEventQueue(out.out_veventq_id, out.out_veventq_fd, dataLen)
+  }
+
+  /**
+   * IOMMU_HW_QUEUE_ALLOC: the vIOMMU's hardware queue number `index` of `type`, its memory at
+   * [iova, iova+length) of the nest parent's IOAS (mapped there first; pinned while it lives).
+   */
+  hwQueueAlloc(viommuId: number, type: number, index: number, iova: bigint, length: bigint): number {
+    return ioctlStruct(this.fd, 'IOMMU_HW_QUEUE_ALLOC', U.IOMMU_HW_QUEUE_ALLOC, U.iommu_hw_queue_alloc, {
+      viommu_id: viommuId,
+      type,
+      index,
+      nesting_parent_iova: iova,
+      length,
+    }).out_hw_queue_id
+  }
+
+  /**
+   * IOMMU_IOAS_CHANGE_PROCESS: charges the pinned pages of every map, in every IOAS, to this
+   * process. Only maps made from a file (IOMMU_IOAS_MAP_FILE) can move: any other map is EINVAL,
+   * and then nothing moved.
+   */
+  changeProcess(): void {
+    ioctlStruct(
+      this.fd,
+      'IOMMU_IOAS_CHANGE_PROCESS',
+      U.IOMMU_IOAS_CHANGE_PROCESS,
+      U.iommu_ioas_change_process,
+    )
   }
 
   /**

@@ -1,6 +1,6 @@
 import {SyscallError} from './errors.js'
 import {AnyStruct, EncodeValues, StructValues} from './layout.js'
-import {ioctlInt, ioctlPtr, O_CLOEXEC, O_RDONLY, O_RDWR, sysClose, sysOpen} from './libc.js'
+import {ioctlInt, ioctlPtr, O_CLOEXEC, O_RDONLY, O_RDWR, sysClose, sysOpen, sysTransfer} from './libc.js'
 import {NativeMemory, withMemory} from './memory.js'
 
 /**
@@ -66,6 +66,27 @@ export function openDevice(path: string, mode: 'rw' | 'r' = 'rw'): number {
   const r = sysOpen(path, (mode === 'rw' ? O_RDWR : O_RDONLY) | O_CLOEXEC)
   if (r.errno) throw new SyscallError(`open ${path}`, r.errno)
   return r.value
+}
+
+/**
+ * One read() of at most `count` bytes from a descriptor (an iommufd fault queue or vEVENTQ);
+ * returns what the kernel gave, empty when it had nothing. Throws SyscallError naming `op`.
+ */
+export function readDescriptor(fd: number, op: string, count: number): Buffer {
+  return withMemory(count, (mem) => {
+    const r = sysTransfer('read', fd, mem.ptr, count)
+    if (r.errno) throw new SyscallError(op, r.errno)
+    return mem.snapshot().subarray(0, r.value)
+  })
+}
+
+/** One write() of `bytes` to a descriptor; returns how many the kernel took. */
+export function writeDescriptor(fd: number, op: string, bytes: Buffer): number {
+  return withMemory(bytes, (mem) => {
+    const r = sysTransfer('write', fd, mem.ptr, bytes.length)
+    if (r.errno) throw new SyscallError(op, r.errno)
+    return r.value
+  })
 }
 
 /** Closes a descriptor; reports instead of throwing, since it runs in cleanup. */

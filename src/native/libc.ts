@@ -75,6 +75,25 @@ export function sysClose(fd: number): SysResult<number> {
   return callInt('close', [DataType.I32], [fd])
 }
 
+/**
+ * read(fd, buf, count) or write(fd, buf, count): the bytes moved; a read of 0 is nothing there
+ * (an iommufd event queue does not block).
+ */
+export function sysTransfer(
+  funcName: 'read' | 'write',
+  fd: number,
+  buf: JsExternal,
+  count: number,
+): SysResult<number> {
+  return call(
+    funcName,
+    DataType.I64,
+    [DataType.I32, DataType.External, DataType.U64],
+    [fd, buf, count],
+    negative,
+  )
+}
+
 /** ioctl(fd, request, pointer): the kernel reads and writes the struct at `arg`. */
 export function ioctlPtr(fd: number, request: number, arg: JsExternal): SysResult<number> {
   return callInt('ioctl', [DataType.I32, DataType.U64, DataType.External], [fd, request, arg])

@@ -356,6 +356,12 @@ describe('encode and decode', () => {
     assert.equal(vfio.VFIO_GET_API_VERSION, 0x3b64)
     assert.equal(vfio.VFIO_DEVICE_DETACH_IOMMUFD_PT, 0x3b78)
     assert.equal(iommufdTest.IOMMU_TEST_CMD, 0x3ba0)
+    // enum iommufd_cmd: FAULT_QUEUE_ALLOC 0x8e, IOAS_CHANGE_PROCESS 0x92, VEVENTQ_ALLOC 0x93,
+    // HW_QUEUE_ALLOC 0x94.
+    assert.equal(iommufd.IOMMU_FAULT_QUEUE_ALLOC, 0x3b8e)
+    assert.equal(iommufd.IOMMU_IOAS_CHANGE_PROCESS, 0x3b92)
+    assert.equal(iommufd.IOMMU_VEVENTQ_ALLOC, 0x3b93)
+    assert.equal(iommufd.IOMMU_HW_QUEUE_ALLOC, 0x3b94)
   })
 })
 

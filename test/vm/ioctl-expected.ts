@@ -35,6 +35,9 @@ export const EXPECTED: Record<string, Record<string, string>> = {
     'success, set HUGE_PAGES on an IOAS': 'ok',
     'bad id': 'ENOENT',
     'unknown option': 'EOPNOTSUPP',
+    // ioas.c iommufd_option_rlimit_mode: only while the iommufd holds no object, else EBUSY.
+    'success, set RLIMIT_MODE on an empty iommufd': 'ok',
+    'set RLIMIT_MODE once there are objects': 'EBUSY',
   },
   IOMMU_GET_HW_INFO: {success: 'ok', 'bad id': 'ENOENT', 'unknown flag': 'EOPNOTSUPP'},
   IOMMU_HWPT_ALLOC: {
@@ -47,6 +50,10 @@ export const EXPECTED: Record<string, Record<string, string>> = {
     // intel/iommu.c intel_iommu_domain_alloc_paging_flags: NEST_PARENT without nested_supported
     // (ecap NEST, which QEMU's intel-iommu offers only with x-flts=on) is EOPNOTSUPP.
     'nest-parent on the emulated VT-d': 'EOPNOTSUPP',
+    // selftest alloc_hwpt_nested: test_cmd_hwpt_alloc_iopf, and test_err_hwpt_alloc_iopf(ENOENT,
+    // ..., UINT32_MAX, ...): iommufd_hwpt_alloc's iommufd_get_fault.
+    'nested, reporting faults to a fault queue': 'ok',
+    'a fault id that names nothing': 'ENOENT',
   },
   // On a nested HWPT of the selftest mock (selftest.c mock_domain_cache_invalidate_user);
   // hw_pagetable.c iommufd_hwpt_invalidate: a paging HWPT is EINVAL, __reserved EOPNOTSUPP.
@@ -66,6 +73,32 @@ export const EXPECTED: Record<string, Record<string, string>> = {
   },
   // viommu.c iommufd_vdevice_alloc_ioctl: an unknown vIOMMU ENOENT, a device with a vDEVICE EEXIST.
   IOMMU_VDEVICE_ALLOC: {success: 'ok', 'bad id': 'ENOENT', 'a device that has one': 'EEXIST'},
+  // eventq.c iommufd_fault_alloc: flags must be 0.
+  IOMMU_FAULT_QUEUE_ALLOC: {success: 'ok', 'unknown flag': 'EOPNOTSUPP'},
+  // eventq.c iommufd_veventq_alloc: flags EOPNOTSUPP, depth 0 EINVAL (checked before the
+  // vIOMMU is looked up), an unknown vIOMMU ENOENT, one per type EEXIST (selftest vdevice_alloc).
+  IOMMU_VEVENTQ_ALLOC: {
+    success: 'ok',
+    'bad id': 'ENOENT',
+    'a second of the same type': 'EEXIST',
+    'depth 0': 'EINVAL',
+    'unknown flag': 'EOPNOTSUPP',
+  },
+  // viommu.c iommufd_hw_queue_alloc_ioctl: flags EOPNOTSUPP, an unknown vIOMMU ENOENT, an IOVA
+  // not mapped ENOENT from the pin (selftest hw_queue: "Fail missing iova").
+  IOMMU_HW_QUEUE_ALLOC: {
+    success: 'ok',
+    'bad id': 'ENOENT',
+    'memory not mapped': 'ENOENT',
+    'unknown flag': 'EOPNOTSUPP',
+  },
+  // ioas.c iommufd_ioas_change_process: only IOMMU_IOAS_MAP_FILE maps move, else EINVAL
+  // (selftest change_process: "Expect failure if non-file maps exist"); __reserved EOPNOTSUPP.
+  IOMMU_IOAS_CHANGE_PROCESS: {
+    'a map of process memory': 'EINVAL',
+    'success, only memfd maps': 'ok',
+    'non-zero reserved': 'EOPNOTSUPP',
+  },
   IOMMU_HWPT_SET_DIRTY_TRACKING: {
     'HWPT without dirty tracking': 'EOPNOTSUPP',
     'bad id': 'ENOENT',

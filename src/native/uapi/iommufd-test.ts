@@ -257,3 +257,13 @@ export const iommu_viommu_invalidate_selftest = defineStruct('iommu_viommu_inval
   ['vdev_id', 'u32'],
   ['cache_id', 'u32'],
 ])
+
+/** IOMMU_VEVENTQ_ALLOC type of the mock's vEVENTQ, the one IOMMU_TEST_OP_TRIGGER_VEVENT reports to. */
+export const IOMMU_VEVENTQ_TYPE_SELFTEST = 0xbeefbeef
+
+/** The data of a mock vEVENT: the virtual id of the device it is about. */
+export const iommu_viommu_event_selftest = defineStruct('iommu_viommu_event_selftest', [['virt_id', 'u32']])
+
+/** IOMMU_HW_QUEUE_ALLOC type of the mock's HW queue, and how many (indexes 0 and 1) a vIOMMU has. */
+export const IOMMU_HW_QUEUE_TYPE_SELFTEST = 0xdeadbeef
+export const IOMMU_TEST_HW_QUEUE_MAX = 2

@@ -2,9 +2,7 @@
 // their structs and the constants they use. Names are the header's, so that grep finds both.
 // Every ioctl takes a struct whose first __u32 is its size; encode() fills it in.
 //
-// 7.2 also has IOMMU_VFIO_IOAS, IOMMU_FAULT_QUEUE_ALLOC, IOMMU_IOAS_CHANGE_PROCESS,
-// IOMMU_VEVENTQ_ALLOC and IOMMU_HW_QUEUE_ALLOC, which iommuctl does not issue and so does not
-// define.
+// 7.2 also has IOMMU_VFIO_IOAS, which iommuctl does not issue and so does not define.
 import {_IO, defineStruct} from '../layout.js'
 
 export const IOMMUFD_TYPE = 0x3b // ';'
@@ -23,9 +21,13 @@ export const IOMMUFD_CMD_GET_HW_INFO = 0x8a
 export const IOMMUFD_CMD_HWPT_SET_DIRTY_TRACKING = 0x8b
 export const IOMMUFD_CMD_HWPT_GET_DIRTY_BITMAP = 0x8c
 export const IOMMUFD_CMD_HWPT_INVALIDATE = 0x8d
+export const IOMMUFD_CMD_FAULT_QUEUE_ALLOC = 0x8e
 export const IOMMUFD_CMD_IOAS_MAP_FILE = 0x8f
 export const IOMMUFD_CMD_VIOMMU_ALLOC = 0x90
 export const IOMMUFD_CMD_VDEVICE_ALLOC = 0x91
+export const IOMMUFD_CMD_IOAS_CHANGE_PROCESS = 0x92
+export const IOMMUFD_CMD_VEVENTQ_ALLOC = 0x93
+export const IOMMUFD_CMD_HW_QUEUE_ALLOC = 0x94
 
 // IOMMU_DESTROY
 export const iommu_destroy = defineStruct('iommu_destroy', [
@@ -333,3 +335,111 @@ export const iommu_hwpt_get_dirty_bitmap = defineStruct('iommu_hwpt_get_dirty_bi
   ['data', 'aligned_u64'],
 ])
 export const IOMMU_HWPT_GET_DIRTY_BITMAP = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_HWPT_GET_DIRTY_BITMAP)
+
+// enum iommu_hwpt_pgfault_flags
+export const IOMMU_PGFAULT_FLAGS_PASID_VALID = 1 << 0
+export const IOMMU_PGFAULT_FLAGS_LAST_PAGE = 1 << 1
+
+// enum iommu_hwpt_pgfault_perm
+export const IOMMU_PGFAULT_PERM_READ = 1 << 0
+export const IOMMU_PGFAULT_PERM_WRITE = 1 << 1
+export const IOMMU_PGFAULT_PERM_EXEC = 1 << 2
+export const IOMMU_PGFAULT_PERM_PRIV = 1 << 3
+
+/**
+ * One page request as read() from a fault queue's descriptor: a group of them (grpid) ends
+ * with IOMMU_PGFAULT_FLAGS_LAST_PAGE, whose cookie the response echoes.
+ */
+export const iommu_hwpt_pgfault = defineStruct('iommu_hwpt_pgfault', [
+  ['flags', 'u32'],
+  ['dev_id', 'u32'],
+  ['pasid', 'u32'],
+  ['grpid', 'u32'],
+  ['perm', 'u32'],
+  ['__reserved', 'u32'],
+  ['addr', 'aligned_u64'],
+  ['length', 'u32'],
+  ['cookie', 'u32'],
+])
+
+// enum iommufd_page_response_code (PCIe 10.4.2.1: Success, Invalid Request)
+export const IOMMUFD_PAGE_RESP_SUCCESS = 0
+export const IOMMUFD_PAGE_RESP_INVALID = 1
+
+/** What write() to a fault queue's descriptor answers a fault group with. */
+export const iommu_hwpt_page_response = defineStruct('iommu_hwpt_page_response', [
+  ['cookie', 'u32'],
+  ['code', 'u32'],
+])
+
+// IOMMU_FAULT_QUEUE_ALLOC: a FAULT object and the descriptor its page requests are read from.
+export const iommu_fault_alloc = defineStruct('iommu_fault_alloc', [
+  ['size', 'u32'],
+  ['flags', 'u32'],
+  ['out_fault_id', 'u32'],
+  ['out_fault_fd', 'u32'],
+])
+export const IOMMU_FAULT_QUEUE_ALLOC = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_FAULT_QUEUE_ALLOC)
+
+// IOMMU_IOAS_CHANGE_PROCESS: moves the pinned-page charge of every map to the caller; EINVAL
+// unless every map was made with IOMMU_IOAS_MAP_FILE.
+export const iommu_ioas_change_process = defineStruct('iommu_ioas_change_process', [
+  ['size', 'u32'],
+  ['__reserved', 'u32'],
+])
+export const IOMMU_IOAS_CHANGE_PROCESS = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_CHANGE_PROCESS)
+
+// enum iommu_veventq_flag
+export const IOMMU_VEVENTQ_FLAG_LOST_EVENTS = 1 << 0
+
+/**
+ * What precedes each vEVENT read from a vEVENTQ: sequence runs 0 to INT_MAX and wraps to 0; a
+ * header with IOMMU_VEVENTQ_FLAG_LOST_EVENTS has no data after it.
+ */
+export const iommufd_vevent_header = defineStruct('iommufd_vevent_header', [
+  ['flags', 'u32'],
+  ['sequence', 'u32'],
+])
+
+// enum iommu_veventq_type
+export const IOMMU_VEVENTQ_TYPE_DEFAULT = 0
+export const IOMMU_VEVENTQ_TYPE_ARM_SMMUV3 = 1
+export const IOMMU_VEVENTQ_TYPE_TEGRA241_CMDQV = 2
+
+/** IOMMU_VEVENTQ_TYPE_ARM_SMMUV3 data: a 256-bit SMMUv3 event record (__aligned_le64). */
+export const iommu_vevent_arm_smmuv3 = defineStruct('iommu_vevent_arm_smmuv3', [['evt', 'aligned_u64', 4]])
+
+/** IOMMU_VEVENTQ_TYPE_TEGRA241_CMDQV data: the 128-bit logical VCMDQ error map (__aligned_le64). */
+export const iommu_vevent_tegra241_cmdqv = defineStruct('iommu_vevent_tegra241_cmdqv', [
+  ['lvcmdq_err_map', 'aligned_u64', 2],
+])
+
+// IOMMU_VEVENTQ_ALLOC: one vEVENTQ per vIOMMU and type, holding at most veventq_depth events.
+export const iommu_veventq_alloc = defineStruct('iommu_veventq_alloc', [
+  ['size', 'u32'],
+  ['flags', 'u32'],
+  ['viommu_id', 'u32'],
+  ['type', 'u32'],
+  ['veventq_depth', 'u32'],
+  ['out_veventq_id', 'u32'],
+  ['out_veventq_fd', 'u32'],
+  ['__reserved', 'u32'],
+])
+export const IOMMU_VEVENTQ_ALLOC = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_VEVENTQ_ALLOC)
+
+// enum iommu_hw_queue_type
+export const IOMMU_HW_QUEUE_TYPE_DEFAULT = 0
+export const IOMMU_HW_QUEUE_TYPE_TEGRA241_CMDQV = 1
+
+// IOMMU_HW_QUEUE_ALLOC: a vIOMMU's hardware-accelerated queue at an IOVA of its nest parent.
+export const iommu_hw_queue_alloc = defineStruct('iommu_hw_queue_alloc', [
+  ['size', 'u32'],
+  ['flags', 'u32'],
+  ['viommu_id', 'u32'],
+  ['type', 'u32'],
+  ['index', 'u32'],
+  ['out_hw_queue_id', 'u32'],
+  ['nesting_parent_iova', 'aligned_u64'],
+  ['length', 'aligned_u64'],
+])
+export const IOMMU_HW_QUEUE_ALLOC = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_HW_QUEUE_ALLOC)

@@ -281,10 +281,11 @@ record('IOMMU_HWPT_ALLOC', 'nest-parent on the emulated VT-d', () =>
 const mockIoas = fd.ioasAlloc()
 const mock = mockDevice(fd, mockIoas, 0)
 const parent = fd.hwptAlloc(mock.idev, mockIoas, U.IOMMU_HWPT_ALLOC_NEST_PARENT)
-const nested = fd.hwptAlloc(mock.idev, parent, 0, {
+const selftestData = {
   type: T.IOMMU_HWPT_DATA_SELFTEST,
   bytes: T.iommu_hwpt_selftest.encode({iotlb: T.IOMMU_TEST_IOTLB_DEFAULT}),
-})
+}
+const nested = fd.hwptAlloc(mock.idev, parent, 0, selftestData)
 const selftestInv = {
   dataType: T.IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
   entryLen: T.iommu_hwpt_invalidate_selftest.size,
@@ -337,6 +338,116 @@ sizes(fd.fd, 'IOMMU_VDEVICE_ALLOC', U.IOMMU_VDEVICE_ALLOC, U.iommu_vdevice_alloc
   dev_id: mock.idev,
   virt_id: 0x77n,
 })
+
+// Queues, on the mock: the fault queue and an HWPT that reports to it, a vEVENTQ and a HW
+// queue on its vIOMMU (test/vm/queues.test.ts reads and answers them).
+let faultId = 0
+record('IOMMU_FAULT_QUEUE_ALLOC', 'success', () => {
+  const fq = fd.faultQueueAlloc()
+  faultId = fq.id
+  fq.close()
+})
+raw(
+  fd.fd,
+  'IOMMU_FAULT_QUEUE_ALLOC',
+  'unknown flag',
+  U.IOMMU_FAULT_QUEUE_ALLOC,
+  U.iommu_fault_alloc.encode({flags: 1}),
+)
+sizes(fd.fd, 'IOMMU_FAULT_QUEUE_ALLOC', U.IOMMU_FAULT_QUEUE_ALLOC, U.iommu_fault_alloc, 'out_fault_fd', {})
+record('IOMMU_HWPT_ALLOC', 'nested, reporting faults to a fault queue', () =>
+  fd.hwptAlloc(mock.idev, parent, U.IOMMU_HWPT_FAULT_ID_VALID, selftestData, faultId),
+)
+record('IOMMU_HWPT_ALLOC', 'a fault id that names nothing', () =>
+  fd.hwptAlloc(mock.idev, parent, U.IOMMU_HWPT_FAULT_ID_VALID, selftestData, 999),
+)
+const eventLen = T.iommu_viommu_event_selftest.size
+record('IOMMU_VEVENTQ_ALLOC', 'success', () =>
+  fd.veventqAlloc(viommu, T.IOMMU_VEVENTQ_TYPE_SELFTEST, 2, eventLen).close(),
+)
+record('IOMMU_VEVENTQ_ALLOC', 'bad id', () =>
+  fd.veventqAlloc(999, T.IOMMU_VEVENTQ_TYPE_SELFTEST, 2, eventLen),
+)
+record('IOMMU_VEVENTQ_ALLOC', 'a second of the same type', () =>
+  fd.veventqAlloc(viommu, T.IOMMU_VEVENTQ_TYPE_SELFTEST, 2, eventLen),
+)
+record('IOMMU_VEVENTQ_ALLOC', 'depth 0', () =>
+  fd.veventqAlloc(viommu, T.IOMMU_VEVENTQ_TYPE_SELFTEST + 1, 0, eventLen),
+)
+raw(
+  fd.fd,
+  'IOMMU_VEVENTQ_ALLOC',
+  'unknown flag',
+  U.IOMMU_VEVENTQ_ALLOC,
+  U.iommu_veventq_alloc.encode({
+    flags: 1,
+    viommu_id: viommu,
+    type: T.IOMMU_VEVENTQ_TYPE_SELFTEST,
+    veventq_depth: 2,
+  }),
+)
+sizes(fd.fd, 'IOMMU_VEVENTQ_ALLOC', U.IOMMU_VEVENTQ_ALLOC, U.iommu_veventq_alloc, 'out_veventq_fd', {
+  viommu_id: viommu,
+  type: T.IOMMU_VEVENTQ_TYPE_SELFTEST,
+  veventq_depth: 2,
+})
+const PAGE = 4096n
+const queueIova = fd.map(mockIoas, {userVa: buf.address, length: PAGE})
+const hwQueue = (viommuId: number, iova: bigint) =>
+  fd.hwQueueAlloc(viommuId, T.IOMMU_HW_QUEUE_TYPE_SELFTEST, 0, iova, PAGE)
+record('IOMMU_HW_QUEUE_ALLOC', 'success', () => hwQueue(viommu, queueIova))
+record('IOMMU_HW_QUEUE_ALLOC', 'bad id', () => hwQueue(999, queueIova))
+record('IOMMU_HW_QUEUE_ALLOC', 'memory not mapped', () =>
+  fd.hwQueueAlloc(viommu, T.IOMMU_HW_QUEUE_TYPE_SELFTEST, 1, queueIova + (1n << 20n), PAGE),
+)
+raw(
+  fd.fd,
+  'IOMMU_HW_QUEUE_ALLOC',
+  'unknown flag',
+  U.IOMMU_HW_QUEUE_ALLOC,
+  U.iommu_hw_queue_alloc.encode({
+    flags: 1,
+    viommu_id: viommu,
+    type: T.IOMMU_HW_QUEUE_TYPE_SELFTEST,
+    nesting_parent_iova: queueIova,
+    length: PAGE,
+  }),
+)
+sizes(fd.fd, 'IOMMU_HW_QUEUE_ALLOC', U.IOMMU_HW_QUEUE_ALLOC, U.iommu_hw_queue_alloc, 'length', {
+  viommu_id: viommu,
+  type: T.IOMMU_HW_QUEUE_TYPE_SELFTEST,
+  nesting_parent_iova: queueIova,
+  length: PAGE,
+})
+
+// IOMMU_IOAS_CHANGE_PROCESS: this iommufd has maps of process memory; a second one, with
+// RLIMIT_MODE set before it holds anything, has only a memfd map.
+record('IOMMU_IOAS_CHANGE_PROCESS', 'a map of process memory', () => fd.changeProcess())
+const fd2 = Iommufd.open()
+record('IOMMU_OPTION', 'success, set RLIMIT_MODE on an empty iommufd', () =>
+  fd2.option(U.IOMMU_OPTION_RLIMIT_MODE, U.IOMMU_OPTION_OP_SET, 0, 1n),
+)
+record('IOMMU_OPTION', 'set RLIMIT_MODE once there are objects', () =>
+  fd.option(U.IOMMU_OPTION_RLIMIT_MODE, U.IOMMU_OPTION_OP_SET, 0, 1n),
+)
+fd2.mapFile(fd2.ioasAlloc(), memfd, 0n, MiB2)
+record('IOMMU_IOAS_CHANGE_PROCESS', 'success, only memfd maps', () => fd2.changeProcess())
+raw(
+  fd2.fd,
+  'IOMMU_IOAS_CHANGE_PROCESS',
+  'non-zero reserved',
+  U.IOMMU_IOAS_CHANGE_PROCESS,
+  U.iommu_ioas_change_process.encode({__reserved: 1}),
+)
+sizes(
+  fd2.fd,
+  'IOMMU_IOAS_CHANGE_PROCESS',
+  U.IOMMU_IOAS_CHANGE_PROCESS,
+  U.iommu_ioas_change_process,
+  '__reserved',
+  {},
+)
+fd2.close()
 
 // VFIO cdev
 record('VFIO_DEVICE_ATTACH_IOMMUFD_PT', 'success, replace with the HWPT', () => dev.attach(hwpt))
