@@ -50,6 +50,8 @@ export const SCHEMAS = {
   export: ['src/model/export.ts', 'HostExport'],
   'export-written': ['src/model/export.ts', 'ExportWritten'],
   diff: ['src/model/diff.ts', 'DiffReport'],
+  'host-config': ['src/configure/host-config.ts', 'HostConfig'],
+  'host-status': ['src/model/host-status.ts', 'HostStatusRecord'],
 }
 
 fs.mkdirSync(path.join(repo, 'schemas'), {recursive: true})

@@ -6,9 +6,18 @@ import {Bdf} from './records.js'
  * renderers need not depend on it.
  */
 export interface Step {
-  /** The device it is about; null for a module load or a group's type. */
+  /** The device it is about (a PF for its VF count); null for a module load, a group's type or hugepages. */
   bdf: Bdf | null
-  action: 'load-module' | 'set-override' | 'unbind' | 'probe' | 'bind' | 'set-type' | 'verify'
+  action:
+    | 'load-module'
+    | 'set-override'
+    | 'unbind'
+    | 'probe'
+    | 'bind'
+    | 'set-type'
+    | 'set-numvfs'
+    | 'set-hugepages'
+    | 'verify'
   /** The sysfs file written; null for a check or a module load. */
   path: string | null
   value: string | null

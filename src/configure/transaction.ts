@@ -1,8 +1,8 @@
 import {errnoOf, IommuctlError} from '../errors.js'
-import {GROUPS_DIR} from '../sysfs/inventory.js'
+import {GROUPS_DIR, PCI_DEVICES_DIR} from '../sysfs/inventory.js'
 import {Step} from '../step.js'
 import {JournalCommand, JournalData, JournalDomainType} from './journal.js'
-import {DriverState, explainTypeWrite, explainWrite, HostOps, planMove} from './mover.js'
+import {DriverState, explainNumVfsWrite, explainTypeWrite, explainWrite, HostOps, planMove} from './mover.js'
 
 /**
  * What a device's journal entry becomes. record: it is kept, for restore to give back (bind,
@@ -14,9 +14,21 @@ export type JournalPolicy = 'record' | 'give-back' | 'transient'
 
 /** One change of a plan. Its steps are planned from `from`, the state the plan was made against. */
 export type Change =
-  | {kind: 'device'; bdf: string; from: DriverState; to: DriverState; journal: JournalPolicy}
+  | {
+      kind: 'device'
+      bdf: string
+      from: DriverState
+      to: DriverState
+      journal: JournalPolicy
+      /** A VF this run makes: its steps are planned from its state once it exists (its driver may probe it first). */
+      live?: boolean
+    }
   | {kind: 'group-type'; group: number; from: JournalDomainType; to: JournalDomainType}
   | {kind: 'load-module'; driver: string}
+  /** A PF's VF count (sriov_numvfs). Put back by the rollback, not journalled: VFs do not outlive a reboot. */
+  | {kind: 'sriov'; bdf: string; from: number; to: number}
+  /** A hugepage pool's size (nr_hugepages). Put back by the rollback, not journalled. */
+  | {kind: 'hugepages'; path: string; from: number; to: number}
 
 /** Where the journal is kept: a Journal, or a fake in tests. */
 export interface JournalStore {
@@ -44,8 +56,30 @@ export function stepsOf(c: Change): Step[] {
           ]
     case 'load-module':
       return [{bdf: null, action: 'load-module', path: null, value: c.driver, status: 'planned'}]
+    case 'sriov': {
+      if (c.from === c.to) return []
+      const step = (value: number): Step => ({
+        bdf: c.bdf,
+        action: 'set-numvfs',
+        path: numVfsPath(c.bdf),
+        value: String(value),
+        status: 'planned',
+      })
+      // The kernel changes a VF count only from 0 (sriov_numvfs_store: EBUSY otherwise).
+      const steps = c.from > 0 && c.to > 0 ? [step(0), step(c.to)] : [step(c.to)]
+      return [...steps, {bdf: c.bdf, action: 'verify', path: null, value: String(c.to), status: 'planned'}]
+    }
+    case 'hugepages':
+      return c.from === c.to
+        ? []
+        : [
+            {bdf: null, action: 'set-hugepages', path: c.path, value: String(c.to), status: 'planned'},
+            {bdf: null, action: 'verify', path: null, value: String(c.to), status: 'planned'},
+          ]
   }
 }
+
+export const numVfsPath = (bdf: string) => `${PCI_DEVICES_DIR}/${bdf}/sriov_numvfs`
 
 /** Every step of a plan, in the order a real run takes them: what a dry run prints. */
 export const planSteps = (changes: Change[]): Step[] => changes.flatMap(stepsOf)
@@ -81,7 +115,11 @@ export class Transaction {
     const added = new Set<string>()
     const started: {change: Change; steps: Step[]}[] = []
     try {
-      for (const change of changes) {
+      for (const planned of changes) {
+        const change =
+          planned.kind === 'device' && planned.live
+            ? {...planned, from: this.host.driverState(planned.bdf)}
+            : planned
         this.journalBefore(change, added)
         const steps = stepsOf(change)
         started.push({change, steps})
@@ -120,6 +158,17 @@ export class Transaction {
       if (change.to === 'auto' ? now === null : now !== change.to) {
         throw new Error(`the kernel accepted ${change.to} but group ${change.group} reads ${now}`)
       }
+    } else if (change.kind === 'sriov') {
+      const now = this.host.read(numVfsPath(change.bdf))
+      if (now !== String(change.to))
+        throw new Error(`the kernel accepted ${change.to} VFs but ${change.bdf} has ${now}`)
+    } else if (change.kind === 'hugepages') {
+      const now = this.host.read(change.path)
+      // The kernel reserves what free memory allows and reports that, not an error.
+      if (now !== String(change.to))
+        throw new Error(
+          `the kernel reserved ${now} of the ${change.to} hugepages asked in ${change.path} (not enough free contiguous memory)`,
+        )
     }
   }
 
@@ -132,8 +181,7 @@ export class Transaction {
     const restored: string[] = []
     const stuck: string[] = []
     for (const {change, steps} of [...started].reverse()) {
-      const name =
-        change.kind === 'device' ? change.bdf : change.kind === 'group-type' ? `group ${change.group}` : null
+      const name = changeName(change)
       try {
         this.undo(change)
       } catch (error) {
@@ -168,6 +216,11 @@ export class Transaction {
       const now = this.host.groupType(change.group)
       if (now === change.from) return
       const back = {...change, from: (now ?? change.to) as JournalDomainType, to: change.from}
+      for (const step of stepsOf(back)) this.take(back, step)
+    } else if (change.kind === 'sriov' || change.kind === 'hugepages') {
+      const path = change.kind === 'sriov' ? numVfsPath(change.bdf) : change.path
+      const now = Number(this.host.read(path) ?? change.to)
+      const back = {...change, from: now, to: change.from}
       for (const step of stepsOf(back)) this.take(back, step)
     }
   }
@@ -233,6 +286,22 @@ export class Transaction {
   }
 }
 
+/** What the error's "put back" list calls a change; null for a module load. */
+function changeName(c: Change): string | null {
+  switch (c.kind) {
+    case 'device':
+      return c.bdf
+    case 'group-type':
+      return `group ${c.group}`
+    case 'sriov':
+      return `the VFs of ${c.bdf}`
+    case 'hugepages':
+      return c.path
+    default:
+      return null
+  }
+}
+
 const journalKey = (c: Change): string | null =>
   c.kind === 'device' ? c.bdf : c.kind === 'group-type' ? `group ${c.group}` : null
 
@@ -243,7 +312,8 @@ function explain(change: Change, step: Step, error: unknown): string {
   if (step.action === 'verify' || step.action === 'load-module') return (error as Error).message
   if (change.kind === 'group-type') return explainTypeWrite(error, change.group, change.to)
   if (change.kind === 'device') return explainWrite(step, change.to, error)
-  return (error as Error).message
+  if (change.kind === 'sriov') return explainNumVfsWrite(error, change.bdf, step.value!)
+  return `writing ${step.value} to ${step.path} failed (${errnoOf(error) ?? (error as Error).message})`
 }
 
 function changeFailed(

@@ -34,6 +34,10 @@ class FakeHost implements HostOps {
     return this.types.get(group) ?? null
   }
 
+  read(): string | null {
+    return null
+  }
+
   write(path: string, value: string): void {
     this.writes.push({path, value, journal: structuredClone(this.journal.saved)})
     const m =
