@@ -52,6 +52,8 @@ export interface ChangeReport {
   /** The journal file that records what to give back. */
   journal: string
   summary: string
+  /** The host config `--persist` edited. */
+  persisted?: string
 }
 
 export interface ChangeOptions {

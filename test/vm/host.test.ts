@@ -113,7 +113,10 @@ ${Object.keys(BAD)
   .join('\n')}
 state afterbad
 run restore ic devices restore --json; state restored
-run failing ic host apply --config $dir/failing.yaml --json; state failed`,
+run failing ic host apply --config $dir/failing.yaml --json; state failed
+run persist ic devices bind ${E1000E} --persist --config /run/etc/host.yaml --json; cp /run/etc/host.yaml $dir/persist1.yaml; state persist
+run persiststatus ic host status --config /run/etc/host.yaml --json
+run unpersist ic devices unbind ${E1000E} --persist --config /run/etc/host.yaml --json; cp /run/etc/host.yaml $dir/persist2.yaml; state unpersist`,
       900_000,
     )
     const state = (name: string) =>
@@ -230,5 +233,17 @@ run failing ic host apply --config $dir/failing.yaml --json; state failed`,
     assert.ok(e.steps.some((s: Json) => s.action === 'set-numvfs' && s.status === 'undone'))
     assert.ok(!e.steps.some((s: Json) => s.action === 'set-hugepages'), 'the run stopped before the pool')
     assert.deepEqual(state('failed'), restored)
+
+    // --persist: the bind is recorded in a config made for it, which status then finds in place;
+    // the unbind drops it again.
+    const p1 = json(read('persist'), 'change')
+    assert.equal(read('persist').rc, 0, read('persist').err)
+    assert.equal(p1.persisted, '/run/etc/host.yaml')
+    assert.equal(state('persist')[E1000E], 'vfio-pci vfio-pci')
+    assert.equal(read.file('persist1.yaml'), `devices:\n  - bdf: ${E1000E}\n    driver: vfio-pci\n`)
+    assert.equal(read('persiststatus').rc, 0, read('persiststatus').out)
+    assert.equal(read('unpersist').rc, 0, read('unpersist').err)
+    assert.equal(state('unpersist')[E1000E], 'e1000e (null)')
+    assert.equal(read.file('persist2.yaml'), 'devices: []\n')
   })
 })
