@@ -52,6 +52,7 @@ export const SCHEMAS = {
   diff: ['src/model/diff.ts', 'DiffReport'],
   'host-config': ['src/configure/host-config.ts', 'HostConfig'],
   'host-status': ['src/model/host-status.ts', 'HostStatusRecord'],
+  'host-boot': ['src/model/boot.ts', 'BootRecord'],
 }
 
 fs.mkdirSync(path.join(repo, 'schemas'), {recursive: true})

@@ -1,3 +1,4 @@
+import type {BootRecord} from '../model/boot.js'
 import type {HostStatusRecord} from '../model/host-status.js'
 import {bold, colour, safe, table} from './style.js'
 
@@ -19,4 +20,11 @@ export function renderHostStatus(r: HostStatusRecord): string {
   }
   out.push(`\n${safe(r.summary)}`)
   return out.join('\n')
+}
+
+/** `host install-boot` and `uninstall-boot`: each file and what happened to it, then what to run. */
+export function renderBoot(r: BootRecord): string {
+  return [...r.files.map((f) => safe(`${f.status.padEnd(9)}  ${f.path}`)), '', `next: ${safe(r.next)}`].join(
+    '\n',
+  )
 }
