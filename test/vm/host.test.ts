@@ -19,7 +19,8 @@ const BRIDGE = '0000:00:07.0'
 const PF = '0000:01:00.0'
 const RNG = '0000:03:00.0'
 // QEMU's igb: First VF Offset 0x80, VF Stride 2 (hw/net/igb.c IGB_VF_OFFSET, IGB_VF_STRIDE), so
-// the VFs of 01:00.0 are 01:10.0 and 01:10.2; its TotalVFs is 7 (IGB_MAX_VF_FUNCTIONS - 1).
+// the VFs of 01:00.0 are 01:10.0 and 01:10.2; its sriov_totalvfs is 7 (test/fixtures/intel.tar.gz,
+// captured from this topology).
 const VF0 = '0000:01:10.0'
 const VF1 = '0000:01:10.2'
 const DEVICES = [E1000E, E1000_A, E1000_B, BRIDGE, PF, VF0, VF1, RNG]
