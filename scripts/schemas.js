@@ -51,6 +51,9 @@ export const SCHEMAS = {
   export: ['src/model/export.ts', 'HostExport'],
   'export-written': ['src/model/export.ts', 'ExportWritten'],
   diff: ['src/model/diff.ts', 'DiffReport'],
+  'host-config': ['src/configure/host-config.ts', 'HostConfig'],
+  'host-status': ['src/model/host-status.ts', 'HostStatusRecord'],
+  'host-boot': ['src/model/boot.ts', 'BootRecord'],
 }
 
 fs.mkdirSync(path.join(repo, 'schemas'), {recursive: true})

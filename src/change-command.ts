@@ -2,7 +2,9 @@ import {Command, Flags, Interfaces} from '@oclif/core'
 
 import {BaseCommand, CommandFlags} from './base-command.js'
 import {ChangeOptions, ChangeReport} from './configure/changes.js'
+import {DEFAULT_HOST_CONFIG} from './configure/host-config.js'
 import {DEFAULT_JOURNAL_DIR} from './configure/journal.js'
+import {PersistEdit, persistEdits} from './configure/persist.js'
 import {Step} from './step.js'
 import {bold, colour, dim, safe, table} from './render/style.js'
 
@@ -38,12 +40,28 @@ export abstract class ChangeCommand<
     }
   }
 
+  /**
+   * --persist: the config entries of the named devices edited to what the run left them on (a
+   * dry run edits nothing). Recorded in the report.
+   */
+  protected async persist(
+    r: ChangeReport,
+    flags: {persist?: boolean; config?: string},
+    edits: PersistEdit[],
+  ): Promise<void> {
+    if (!flags.persist || r.dryRun) return
+    const file = flags.config ?? this.root.abs(DEFAULT_HOST_CONFIG)
+    await persistEdits(file, edits)
+    r.persisted = file
+  }
+
   /** The end of a run in table mode (the plan and steps were printed as they happened). */
   protected printResult(r: ChangeReport): void {
     if (this.jsonEnabled()) return
     // Nothing to do: no plan was printed, so show the state that made it nothing.
     if (!r.changed && !r.dryRun) this.printPlan(r)
     this.log(r.dryRun ? `${bold('dry run:')} ${safe(r.summary)}` : safe(r.summary))
+    if (r.persisted) this.log(safe(`Saved in ${r.persisted}: \`iommuctl host apply\` makes it so again.`))
   }
 
   private printPlan(r: ChangeReport): void {

@@ -9,6 +9,8 @@ export const ExitCode = {
   failure: 1,
   usage: 2,
   unavailable: 3,
+  /** `host status`: the host differs from its config. */
+  drift: 4,
 } as const
 
 export interface ErrorDetails {

@@ -7,7 +7,7 @@ import type {ErrorObject} from 'ajv'
 export type Validate = (data: unknown) => ErrorObject | null
 
 /** The schemas read at run time: a snapshot's manifest, a journal, a plan, a session request. */
-export const RUNTIME_SCHEMAS = ['manifest', 'journal', 'plan', 'session-request'] as const
+export const RUNTIME_SCHEMAS = ['manifest', 'journal', 'plan', 'session-request', 'host-config'] as const
 export type RuntimeSchema = (typeof RUNTIME_SCHEMAS)[number]
 
 interface Schema {

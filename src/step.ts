@@ -6,7 +6,7 @@ import {Bdf} from './records.js'
  * renderers need not depend on it.
  */
 export interface Step {
-  /** The device it is about; null for a module load, a group's type or an mdev (its UUID is the value). */
+  /** The device it is about (a PF for its VF count); null for a module load, a group's type, hugepages or an mdev (its UUID is the value). */
   bdf: Bdf | null
   action:
     | 'load-module'
@@ -17,6 +17,8 @@ export interface Step {
     | 'set-type'
     | 'create-mdev'
     | 'remove-mdev'
+    | 'set-numvfs'
+    | 'set-hugepages'
     | 'verify'
   /** The sysfs file written; null for a check or a module load. */
   path: string | null

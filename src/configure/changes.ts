@@ -39,7 +39,7 @@ export interface DeviceChange {
 
 /** What `devices bind`, `devices unbind`, `devices restore` and `groups set-type` print. */
 export interface ChangeReport {
-  command: 'bind' | 'unbind' | 'restore' | 'set-type' | 'mdev-create' | 'mdev-remove'
+  command: 'bind' | 'unbind' | 'restore' | 'set-type' | 'mdev-create' | 'mdev-remove' | 'host-apply'
   dryRun: boolean
   /** Whether the host was changed (false for a dry run and when everything already was as asked). */
   changed: boolean
@@ -55,6 +55,8 @@ export interface ChangeReport {
   summary: string
   /** For `mdevs create` and `mdevs remove`: the mdev made or removed. */
   mdev?: {uuid: MdevUuid; parent: MdevName; type: MdevName}
+  /** The host config `--persist` edited. */
+  persisted?: string
 }
 
 export interface ChangeOptions {
@@ -301,6 +303,44 @@ export function bind(root: Root, bdfs: string[], opts: BindOptions): ChangeRepor
   if (opts.driver !== undefined) validateDriverName(opts.driver)
   requireLive(root, opts.dryRun)
   const ch = new Changer(root, 'bind', opts)
+  const p = planBind(ch, bdfs, opts)
+  const target = [...new Set(p.changes.map((c) => c.to.driver))].join(', ')
+  const todo = p.changes.filter((c) => c.changes)
+  ch.open()
+  try {
+    return ch.execute({
+      devices: p.changes,
+      changes: [
+        ...p.modules.map((driver): Change => ({kind: 'load-module', driver})),
+        ...deviceChanges(p.changes, 'record'),
+      ],
+      skipped: p.skipped,
+      forced: p.forced,
+      warnings: [...ch.factsWarning(), ...p.warnings],
+      none: `Nothing to do: ${p.changes.map((c) => c.bdf).join(', ')} already on ${target}.`,
+      plan: `Would move ${list(todo)} to ${target}.`,
+      done: `Moved ${list(todo)} to ${target}; \`iommuctl devices restore\` gives ${todo.length > 1 ? 'them' : 'it'} back.`,
+    })
+  } finally {
+    ch.close()
+  }
+}
+
+/** What a bind of some devices to one driver does: the moves (group mates included), bridges left, what --force overrode, modules to load first. */
+export interface BindPlan {
+  changes: DeviceChange[]
+  skipped: ChangeReport['skipped']
+  forced: Interlock[]
+  modules: string[]
+  warnings: string[]
+}
+
+/**
+ * Plans the move of the named devices (and, for VFIO, their groups) to opts.driver or each one's
+ * VFIO driver, refusing what a bind refuses; `devices bind` and `host apply` both plan with it.
+ */
+export function planBind(ch: Changer, bdfs: string[], opts: {driver?: string; group: boolean}): BindPlan {
+  const root = ch.root
   const named = new Set(bdfs)
   const devices = bdfs.map((b) => ch.device(b))
 
@@ -391,7 +431,6 @@ export function bind(root: Root, bdfs: string[], opts: BindOptions): ChangeRepor
     if (availability === 'module')
       c.note = [c.note, `loads the ${c.to.driver} module first`].filter(Boolean).join('; ')
   }
-  const target = [...new Set(changes.map((c) => c.to.driver))].join(', ')
   const todo = changes.filter((c) => c.changes)
   const modules = [...new Set(todo.map((c) => c.to.driver!))].filter(
     (d) => driverAvailability(root, d) === 'module',
@@ -409,24 +448,7 @@ export function bind(root: Root, bdfs: string[], opts: BindOptions): ChangeRepor
     (d) =>
       `group ${d.id}: ${d.mapping.summary}; vfio-pci will bind, but opening the device for a VM fails with EINVAL`,
   )
-  ch.open()
-  try {
-    return ch.execute({
-      devices: changes,
-      changes: [
-        ...modules.map((driver): Change => ({kind: 'load-module', driver})),
-        ...deviceChanges(changes, 'record'),
-      ],
-      skipped,
-      forced,
-      warnings: [...ch.factsWarning(), ...directWarnings],
-      none: `Nothing to do: ${changes.map((c) => c.bdf).join(', ')} already on ${target}.`,
-      plan: `Would move ${list(todo)} to ${target}.`,
-      done: `Moved ${list(todo)} to ${target}; \`iommuctl devices restore\` gives ${todo.length > 1 ? 'them' : 'it'} back.`,
-    })
-  } finally {
-    ch.close()
-  }
+  return {changes, skipped, forced, modules, warnings: directWarnings}
 }
 
 const list = (changes: DeviceChange[]) => changes.map((c) => c.bdf).join(', ')

@@ -31,7 +31,8 @@ export type GroupId = string
 export type JournalDomainType = 'DMA' | 'DMA-FQ' | 'identity' | 'auto'
 
 /** The commands that journal changes. */
-export type JournalCommand = 'bind' | 'unbind' | 'restore' | 'set-type' | 'mdev-create' | 'mdev-remove'
+export type JournalCommand =
+  'bind' | 'unbind' | 'restore' | 'set-type' | 'mdev-create' | 'mdev-remove' | 'host-apply'
 
 /**
  * When an entry was made (ISO 8601, as Date.toISOString writes it); only ever printed.

@@ -17,6 +17,8 @@ export interface DriverState {
 export interface HostOps {
   driverState(bdf: string): DriverState
   groupType(group: number): string | null
+  /** A sysfs attribute (sriov_numvfs, nr_hugepages), trimmed; null when absent. */
+  read(path: string): string | null
   /** One write; throws the kernel's error. */
   write(path: string, value: string): void
   /** Returns once a device is in a state; throws an Error saying where it is instead. */
@@ -76,6 +78,10 @@ export class SysfsHost implements HostOps {
 
   groupType(group: number): string | null {
     return this.root.readText(`${GROUPS_DIR}/${group}/type`)
+  }
+
+  read(path: string): string | null {
+    return this.root.readText(path)
   }
 
   write(path: string, value: string): void {
@@ -177,6 +183,26 @@ export function explainTypeWrite(error: unknown, id: number, type: string): stri
       return 'the kernel refused (EACCES): changing a group type needs CAP_SYS_ADMIN and CAP_SYS_RAWIO'
     default:
       return `writing ${type} to ${GROUPS_DIR}/${id}/type failed: ${(error as Error).message}`
+  }
+}
+
+/** The kernel's answer to a write of sriov_numvfs, in plain words (sriov_numvfs_store in drivers/pci/iov.c). */
+export function explainNumVfsWrite(error: unknown, bdf: string, value: string): string {
+  const errno = errnoOf(error)
+  const base = `writing ${value} to ${PCI_DEVICES_DIR}/${bdf}/sriov_numvfs failed (${errno ?? (error as Error).message})`
+  switch (errno) {
+    case 'ENOENT':
+      return `${base}: ${bdf} has no driver, or its driver cannot make VFs (no sriov_configure)`
+    case 'EBUSY':
+      return `${base}: ${bdf} has VFs already (the count changes only from 0) or they are in use`
+    case 'ERANGE':
+    case 'EINVAL':
+      return `${base}: more VFs than ${bdf} has (sriov_totalvfs)`
+    case 'EACCES':
+    case 'EPERM':
+      return `${base}: making VFs needs root`
+    default:
+      return `${base}: the PF's driver refused (dmesg says why)`
   }
 }
 

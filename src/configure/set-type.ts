@@ -3,6 +3,7 @@ import {allowsVfio} from '../model/groups.js'
 import {GROUPS_DIR} from '../sysfs/inventory.js'
 import {Root} from '../sysfs/root.js'
 import {ChangeOptions, ChangeReport, Changer, DeviceChange, requireLive} from './changes.js'
+import {Interlock} from './interlocks.js'
 import {JournalDomainType} from './journal.js'
 import {readDriverState} from './mover.js'
 import {Change} from './transaction.js'
@@ -23,6 +24,52 @@ export interface SetTypeOptions extends ChangeOptions {
  */
 export function setType(root: Root, id: number, type: DomainType, opts: SetTypeOptions): ChangeReport {
   requireLive(root, opts.dryRun)
+  const ch = new Changer(root, 'set-type', opts)
+  const p = planSetType(ch, id, type, opts.rebind)
+  if (p === null) {
+    return ch.report([], {summary: `Nothing to do: group ${id} already has a ${type} default domain.`})
+  }
+  const rebinding = p.unbinds.length
+    ? `, unbinding and rebinding ${p.unbinds.map((c) => c.bdf).join(', ')}`
+    : ''
+  ch.open()
+  try {
+    return ch.execute({
+      devices: p.unbinds,
+      changes: p.changes,
+      forced: p.forced,
+      warnings: p.unbinds.length ? ch.factsWarning() : [],
+      none: `Nothing to do: group ${id} already has a ${type} default domain.`,
+      plan: `Would change group ${id} from ${p.current} to ${type}${rebinding}.`,
+      done: () => `Group ${id}: ${p.current} → ${root.readText(`${GROUPS_DIR}/${id}/type`)}.`,
+    })
+  } finally {
+    ch.close()
+  }
+}
+
+/** What changing a group's type takes: the drivers unbound for it and bound back (journalled as transient), the write. */
+export interface SetTypePlan {
+  current: DomainType
+  unbinds: DeviceChange[]
+  changes: Change[]
+  forced: Interlock[]
+}
+
+/**
+ * Plans a group's type change, refusing what the kernel would (a group a VFIO user holds, drivers
+ * on it without rebind); null when it has the type already. `groups set-type` and `host apply`
+ * plan with it. Devices in `leaving` are left out of the unbinds: the plan takes them off their
+ * drivers before (`host apply` moves them to vfio-pci first).
+ */
+export function planSetType(
+  ch: Changer,
+  id: number,
+  type: DomainType,
+  rebind: boolean,
+  leaving: ReadonlySet<string> = new Set(),
+): SetTypePlan | null {
+  const root = ch.root
   const file = `${GROUPS_DIR}/${id}/type`
   const current = root.readText(file)
   if (current === null) {
@@ -39,19 +86,17 @@ export function setType(root: Root, id: number, type: DomainType, opts: SetTypeO
       {path: root.abs(file), suggestion: 'Close what holds the group (a VMM, a userspace driver) first.'},
     )
   }
-  const ch = new Changer(root, 'set-type', opts)
   const members = ch.groupMembers(id)
-  if (current === type) {
-    return ch.report([], {summary: `Nothing to do: group ${id} already has a ${type} default domain.`})
-  }
+  if (current === type) return null
   const inPlace = type === 'DMA-FQ' && current === 'DMA'
   const busy = inPlace
     ? []
     : members.filter((bdf) => {
+        if (leaving.has(bdf)) return false
         const d = readDriverState(root, bdf).driver
         return d !== null && !allowsVfio(d)
       })
-  if (busy.length && !opts.rebind) {
+  if (busy.length && !rebind) {
     throw new IommuctlError(
       'GROUP_IN_USE',
       `Group ${id} cannot change its default domain while drivers use it: ${busy.map((b) => `${b} on ${readDriverState(root, b).driver}`).join(', ')}.`,
@@ -81,24 +126,15 @@ export function setType(root: Root, id: number, type: DomainType, opts: SetTypeO
     to: back ? c.from : c.to,
     journal: 'transient',
   })
-  const rebinding = unbinds.length ? `, unbinding and rebinding ${unbinds.map((c) => c.bdf).join(', ')}` : ''
-  ch.open()
-  try {
-    return ch.execute({
-      devices: unbinds,
-      changes: [
-        ...unbinds.map((c) => device(c, false)),
-        {kind: 'group-type', group: id, from: current, to: type},
-        ...unbinds.map((c) => device(c, true)),
-      ],
-      forced,
-      warnings: unbinds.length ? ch.factsWarning() : [],
-      none: `Nothing to do: group ${id} already has a ${type} default domain.`,
-      plan: `Would change group ${id} from ${current} to ${type}${rebinding}.`,
-      done: () => `Group ${id}: ${current} → ${root.readText(file)}.`,
-    })
-  } finally {
-    ch.close()
+  return {
+    current,
+    unbinds,
+    changes: [
+      ...unbinds.map((c) => device(c, false)),
+      {kind: 'group-type', group: id, from: current, to: type},
+      ...unbinds.map((c) => device(c, true)),
+    ],
+    forced,
   }
 }
 

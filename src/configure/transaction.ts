@@ -1,9 +1,17 @@
 import {errnoOf, IommuctlError} from '../errors.js'
-import {GROUPS_DIR} from '../sysfs/inventory.js'
+import {GROUPS_DIR, PCI_DEVICES_DIR} from '../sysfs/inventory.js'
 import {MDEV_BUS_CLASS, MDEV_DEVICES_DIR} from '../sysfs/mdev.js'
 import {Step} from '../step.js'
 import {JournalCommand, JournalData, JournalDomainType} from './journal.js'
-import {DriverState, explainMdevWrite, explainTypeWrite, explainWrite, HostOps, planMove} from './mover.js'
+import {
+  DriverState,
+  explainMdevWrite,
+  explainNumVfsWrite,
+  explainTypeWrite,
+  explainWrite,
+  HostOps,
+  planMove,
+} from './mover.js'
 
 /**
  * What a device's journal entry becomes. record: it is kept, for restore to give back (bind,
@@ -15,11 +23,23 @@ export type JournalPolicy = 'record' | 'give-back' | 'transient'
 
 /** One change of a plan. Its steps are planned from `from`, the state the plan was made against. */
 export type Change =
-  | {kind: 'device'; bdf: string; from: DriverState; to: DriverState; journal: JournalPolicy}
+  | {
+      kind: 'device'
+      bdf: string
+      from: DriverState
+      to: DriverState
+      journal: JournalPolicy
+      /** A VF this run makes: its steps are planned from its state once it exists (its driver may probe it first). */
+      live?: boolean
+    }
   | {kind: 'group-type'; group: number; from: JournalDomainType; to: JournalDomainType}
   | {kind: 'load-module'; driver: string}
   /** An mdev made (create) or taken away (remove): parent and type say where its create file is. */
   | {kind: 'mdev-create' | 'mdev-remove'; uuid: string; parent: string; type: string}
+  /** A PF's VF count (sriov_numvfs). Put back by the rollback, not journalled: VFs do not outlive a reboot. */
+  | {kind: 'sriov'; bdf: string; from: number; to: number}
+  /** A hugepage pool's size (nr_hugepages). Put back by the rollback, not journalled. */
+  | {kind: 'hugepages'; path: string; from: number; to: number}
 
 /** Where the journal is kept: a Journal, or a fake in tests. */
 export interface JournalStore {
@@ -67,12 +87,34 @@ export function stepsOf(c: Change): Step[] {
             },
         {bdf: null, action: 'verify', path: null, value: c.uuid, status: 'planned'},
       ]
+    case 'sriov': {
+      if (c.from === c.to) return []
+      const step = (value: number): Step => ({
+        bdf: c.bdf,
+        action: 'set-numvfs',
+        path: numVfsPath(c.bdf),
+        value: String(value),
+        status: 'planned',
+      })
+      // The kernel changes a VF count only from 0 (sriov_numvfs_store: EBUSY otherwise).
+      const steps = c.from > 0 && c.to > 0 ? [step(0), step(c.to)] : [step(c.to)]
+      return [...steps, {bdf: c.bdf, action: 'verify', path: null, value: String(c.to), status: 'planned'}]
+    }
+    case 'hugepages':
+      return c.from === c.to
+        ? []
+        : [
+            {bdf: null, action: 'set-hugepages', path: c.path, value: String(c.to), status: 'planned'},
+            {bdf: null, action: 'verify', path: null, value: String(c.to), status: 'planned'},
+          ]
   }
 }
 
 /** The file a UUID is written to for a new mdev of a type (mdev_sysfs.c, create_store). */
 export const mdevCreateFile = (parent: string, type: string) =>
   `${MDEV_BUS_CLASS}/${parent}/mdev_supported_types/${type}/create`
+
+export const numVfsPath = (bdf: string) => `${PCI_DEVICES_DIR}/${bdf}/sriov_numvfs`
 
 /** Every step of a plan, in the order a real run takes them: what a dry run prints. */
 export const planSteps = (changes: Change[]): Step[] => changes.flatMap(stepsOf)
@@ -108,7 +150,11 @@ export class Transaction {
     const added = new Set<string>()
     const started: {change: Change; steps: Step[]}[] = []
     try {
-      for (const change of changes) {
+      for (const planned of changes) {
+        const change =
+          planned.kind === 'device' && planned.live
+            ? {...planned, from: this.host.driverState(planned.bdf)}
+            : planned
         this.journalBefore(change, added)
         const steps = stepsOf(change)
         started.push({change, steps})
@@ -154,6 +200,17 @@ export class Transaction {
           `the kernel accepted the write but ${MDEV_DEVICES_DIR}/${change.uuid} ${want ? 'is not there' : 'is still there'}`,
         )
       }
+    } else if (change.kind === 'sriov') {
+      const now = this.host.read(numVfsPath(change.bdf))
+      if (now !== String(change.to))
+        throw new Error(`the kernel accepted ${change.to} VFs but ${change.bdf} has ${now}`)
+    } else if (change.kind === 'hugepages') {
+      const now = this.host.read(change.path)
+      // The kernel reserves what free memory allows and reports that, not an error.
+      if (now !== String(change.to))
+        throw new Error(
+          `the kernel reserved ${now} of the ${change.to} hugepages asked in ${change.path} (not enough free contiguous memory)`,
+        )
     }
   }
 
@@ -166,7 +223,7 @@ export class Transaction {
     const restored: string[] = []
     const stuck: string[] = []
     for (const {change, steps} of [...started].reverse()) {
-      const name = journalKey(change)
+      const name = changeName(change)
       try {
         this.undo(change, steps)
       } catch (error) {
@@ -201,6 +258,11 @@ export class Transaction {
       const now = this.host.groupType(change.group)
       if (now === change.from) return
       const back = {...change, from: (now ?? change.to) as JournalDomainType, to: change.from}
+      for (const step of stepsOf(back)) this.take(back, step)
+    } else if (change.kind === 'sriov' || change.kind === 'hugepages') {
+      const path = change.kind === 'sriov' ? numVfsPath(change.bdf) : change.path
+      const now = Number(this.host.read(path) ?? change.to)
+      const back = {...change, from: now, to: change.from}
       for (const step of stepsOf(back)) this.take(back, step)
     } else if (change.kind === 'mdev-create' || change.kind === 'mdev-remove') {
       // Back means absent after a create, present after a remove (the same UUID, type and parent);
@@ -271,7 +333,7 @@ export class Transaction {
     const d = this.journal.data
     if (change.kind === 'device') d.devices = without(d.devices, change.bdf)
     else if (change.kind === 'group-type') d.groups = without(d.groups, String(change.group))
-    else if (change.kind !== 'load-module') {
+    else if (change.kind === 'mdev-create' || change.kind === 'mdev-remove') {
       const mdevs = without(d.mdevs ?? {}, change.uuid)
       if (Object.keys(mdevs).length) d.mdevs = mdevs
       else delete d.mdevs
@@ -286,14 +348,37 @@ export class Transaction {
   }
 }
 
-const journalKey = (c: Change): string | null =>
-  c.kind === 'device'
-    ? c.bdf
-    : c.kind === 'group-type'
-      ? `group ${c.group}`
-      : c.kind === 'load-module'
-        ? null
-        : `mdev ${c.uuid}`
+/** What the error's "put back" list calls a change; null for a module load. */
+function changeName(c: Change): string | null {
+  switch (c.kind) {
+    case 'device':
+      return c.bdf
+    case 'group-type':
+      return `group ${c.group}`
+    case 'sriov':
+      return `the VFs of ${c.bdf}`
+    case 'hugepages':
+      return c.path
+    case 'mdev-create':
+    case 'mdev-remove':
+      return `mdev ${c.uuid}`
+    default:
+      return null
+  }
+}
+
+/** The journal's key for a change; null for what the journal does not hold (modules, VF counts, hugepages). */
+function journalKey(c: Change): string | null {
+  switch (c.kind) {
+    case 'device':
+    case 'group-type':
+    case 'mdev-create':
+    case 'mdev-remove':
+      return changeName(c)
+    default:
+      return null
+  }
+}
 
 const without = <T>(record: Record<string, T>, key: string): Record<string, T> =>
   Object.fromEntries(Object.entries(record).filter(([k]) => k !== key))
@@ -303,7 +388,8 @@ function explain(change: Change, step: Step, error: unknown): string {
   if (change.kind === 'group-type') return explainTypeWrite(error, change.group, change.to)
   if (change.kind === 'device') return explainWrite(step, change.to, error)
   if (change.kind === 'mdev-create' || change.kind === 'mdev-remove') return explainMdevWrite(step, error)
-  return (error as Error).message
+  if (change.kind === 'sriov') return explainNumVfsWrite(error, change.bdf, step.value!)
+  return `writing ${step.value} to ${step.path} failed (${errnoOf(error) ?? (error as Error).message})`
 }
 
 function changeFailed(

@@ -2,7 +2,7 @@ import {parseAmdViRegisters} from '../decode/amdvi.js'
 import {parseVtdRegisters} from '../decode/vtd.js'
 import {parseIommuCmdline} from '../sysfs/cmdline.js'
 import {GroupSummary, listGroups, listUnits, UnitSummary, UNITS_DIR} from '../sysfs/inventory.js'
-import {kernelConfig} from '../sysfs/kconfig.js'
+import {kernelConfig, moduleStates} from '../sysfs/kconfig.js'
 import {parseMemlock} from '../sysfs/limits.js'
 import {DevNode, Root} from '../sysfs/root.js'
 import {directGroups} from './direct.js'
@@ -337,11 +337,8 @@ const VFIO_MODULES = ['vfio', 'vfio_pci', 'vfio_iommu_type1', 'iommufd']
 
 function vfioSupport(ctx: Context): Check {
   const title = 'VFIO and iommufd'
-  const loaded = new Set((ctx.root.readText('/proc/modules') ?? '').split('\n').map((l) => l.split(' ')[0]))
-  const modules = VFIO_MODULES.map((m) => ({
-    name: m,
-    state: !ctx.root.isDirectory(`/sys/module/${m}`) ? 'absent' : loaded.has(m) ? 'loaded' : 'built in',
-  }))
+  const states = moduleStates(ctx.root, VFIO_MODULES)
+  const modules = VFIO_MODULES.map((m) => ({name: m, state: states.get(m)!}))
   const nodes = ['/dev/vfio/vfio', '/dev/iommu'].map((p) => ({path: p, node: ctx.root.devNode(p)}))
   const config = kernelConfig(ctx.root)
   const cdevConfig = config?.options.get('CONFIG_VFIO_DEVICE_CDEV') ?? null

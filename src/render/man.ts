@@ -18,6 +18,7 @@ const EXIT_MEANING: Record<keyof typeof ExitCode, string> = {
     'The operation was attempted and failed, or was refused (an interlock, a group that would have to move, no permission); `audit`: a finding at or above --fail-on; `diff`: the two differ.',
   usage: 'Usage error: a bad flag, argument, --root, plan or config; nothing was changed.',
   unavailable: 'Not available on this host: no IOMMU, no iommufd.',
+  drift: '`host status`: the host differs from its desired state (drift).',
 }
 
 /** Text made safe for roff: backslashes, a leading dot or quote, and `code` set in bold. */
@@ -131,6 +132,9 @@ ${visible.map((c) => commandSection(bin, c)).join('\n')}
 .SH EXIT STATUS
 ${exits.join('\n')}
 .SH FILES
+.TP
+.I /etc/iommuctl/host.yaml
+The desired state \\fBhost apply\\fR makes real and \\fBhost status\\fR compares with the host (\\fB\\-\\-config\\fR names another).
 .TP
 .I /run/iommuctl
 The journal of changes that \\fBdevices restore\\fR gives back, and the session daemon's socket.

@@ -3,7 +3,7 @@
 import * as fs from 'node:fs'
 
 import {ExitCode, IommuctlError} from '../errors.js'
-import {MAX_U64, parseSize} from '../model/units-of-measure.js'
+import {formatBytes, MAX_U64, parseSize} from '../model/units-of-measure.js'
 
 /**
  * A size in bytes, below 2^64: an integer, optionally with K, M, G or T (binary: 2M is 2 MiB) and
@@ -144,24 +144,53 @@ export interface Plan {
 /** The most a plan may hold, from a file or stdin: a plan is a few KiB; more is a mistake. */
 export const MAX_PLAN_BYTES = 1 << 20
 
+/** What a document read by readDocument is, in its errors: the code, its name ("The plan") and its cap. */
+export interface DocumentKind {
+  code: string
+  name: string
+  limit: number
+  suggestion: string
+}
+
+const PLAN_DOCUMENT: DocumentKind = {
+  code: 'BAD_PLAN',
+  name: 'The plan',
+  limit: MAX_PLAN_BYTES,
+  suggestion: 'Give a file, or - to read the plan from stdin.',
+}
+
 /**
  * Reads a plan file (or - for stdin) as JSON or YAML, by content: at most MAX_PLAN_BYTES of UTF-8,
  * from a regular file or a stream, a key given twice in one object refused.
  */
 export async function readPlanText(file: string): Promise<unknown> {
-  const where = file === '-' ? 'the plan on stdin' : file
+  return readDocument(file, PLAN_DOCUMENT, (twice) => planError(twice, 'given twice in one object'))
+}
+
+/**
+ * A JSON or YAML document (by content) from a regular file, or - for stdin: at most kind.limit
+ * bytes of UTF-8, a key given twice in one object refused (duplicate(path) makes that error).
+ * Every refusal is a usage error with kind.code.
+ */
+export async function readDocument(
+  file: string,
+  kind: DocumentKind,
+  duplicate: (path: string) => IommuctlError,
+): Promise<unknown> {
+  const noun = kind.name.replace(/^The /, 'the ')
+  const where = file === '-' ? `${noun} on stdin` : file
   const bad = (message: string) =>
-    new IommuctlError('BAD_PLAN', message, {exit: ExitCode.usage, ...(file === '-' ? {} : {path: file})})
+    new IommuctlError(kind.code, message, {exit: ExitCode.usage, ...(file === '-' ? {} : {path: file})})
   let bytes: Buffer
   try {
     bytes =
-      file === '-' ? await readStream(process.stdin, MAX_PLAN_BYTES) : readRegularFile(file, MAX_PLAN_BYTES)
+      file === '-' ? await readStream(process.stdin, kind.limit) : readRegularFile(file, kind.limit, kind)
   } catch (error) {
     if (error instanceof IommuctlError) throw error
-    throw bad(`Cannot read the plan ${file}: ${(error as Error).message}`)
+    throw bad(`Cannot read ${noun} ${file}: ${(error as Error).message}`)
   }
-  if (bytes.length > MAX_PLAN_BYTES)
-    throw bad(`${where} is over ${MAX_PLAN_BYTES} bytes (1 MiB), the most a plan may be.`)
+  if (bytes.length > kind.limit)
+    throw bad(`${where} is over ${kind.limit} bytes (${formatBytes(kind.limit)}), the most ${noun} may be.`)
   let text: string
   try {
     text = new TextDecoder('utf-8', {fatal: true}).decode(bytes)
@@ -180,7 +209,7 @@ export async function readPlanText(file: string): Promise<unknown> {
     throw bad(`${where} is neither JSON nor YAML: ${(error as Error).message}`)
   }
   const twice = typeof data === 'object' ? duplicateKey(text) : null
-  if (twice) throw planError(twice, 'given twice in one object')
+  if (twice) throw duplicate(twice)
   return data
 }
 

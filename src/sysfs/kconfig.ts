@@ -38,3 +38,17 @@ function parse(text: string): Map<string, string> {
   }
   return options
 }
+
+/** Whether a module is loaded (listed in /proc/modules), built in (a /sys/module entry only) or absent. */
+export type ModuleState = 'absent' | 'loaded' | 'built in'
+
+/** The state of each named module, /proc/modules read once. */
+export function moduleStates(root: Root, names: readonly string[]): Map<string, ModuleState> {
+  const loaded = new Set((root.readText('/proc/modules') ?? '').split('\n').map((l) => l.split(' ')[0]))
+  return new Map(
+    names.map((m) => [
+      m,
+      !root.isDirectory(`/sys/module/${m}`) ? 'absent' : loaded.has(m) ? 'loaded' : 'built in',
+    ]),
+  )
+}

@@ -72,6 +72,6 @@ describe('man page', () => {
     for (const flag of Object.entries(manifest.commands['devices:bind']!.flags)) {
       if (flag[1].helpGroup !== 'GLOBAL') assert.match(text, new RegExp(`--${flag[0]}\\b`))
     }
-    for (const code of ['0', '1', '2', '3']) assert.match(text, new RegExp(`^ {7}${code}\\s`, 'm'))
+    for (const code of ['0', '1', '2', '3', '4']) assert.match(text, new RegExp(`^ {7}${code}\\s`, 'm'))
   })
 })

@@ -20,6 +20,9 @@ class FakeHost implements HostOps {
   readonly types = new Map<number, string>()
   /** UUIDs of the mdevs that exist, as /sys/bus/mdev/devices lists them. */
   readonly mdevs = new Set<string>()
+  /** sriov_numvfs and nr_hugepages files; a hugepage pool takes at most `pages` (free memory). */
+  readonly values = new Map<string, string>()
+  pages = Infinity
   readonly writes: {path: string; value: string; journal: JournalData}[] = []
   private checks = 0
 
@@ -36,6 +39,10 @@ class FakeHost implements HostOps {
     return this.types.get(group) ?? null
   }
 
+  read(path: string): string | null {
+    return this.values.get(path) ?? null
+  }
+
   write(path: string, value: string): void {
     this.writes.push({path, value, journal: structuredClone(this.journal.saved)})
     // mdev_sysfs.c: create_store makes the mdev (EEXIST for a UUID in use), remove_store removes it.
@@ -48,6 +55,16 @@ class FakeHost implements HostOps {
       else if (this.mdevs.has(value)) throw Object.assign(new Error('EEXIST: file exists'), {code: 'EEXIST'})
       else this.mdevs.add(value)
       return
+    }
+    if (path.endsWith('/sriov_numvfs')) {
+      // sriov_numvfs_store (drivers/pci/iov.c): a count changes only from 0, else EBUSY.
+      if (value !== '0' && this.values.get(path) !== '0')
+        throw Object.assign(new Error('EBUSY'), {code: 'EBUSY'})
+      return void this.values.set(path, value)
+    }
+    if (path.endsWith('/nr_hugepages')) {
+      // The kernel reserves what it can and reports no error (hugetlb's set_max_huge_pages).
+      return void this.values.set(path, String(Math.min(Number(value), this.pages)))
     }
     const m =
       /^\/sys\/(?:bus\/pci\/devices\/([^/]+)\/driver_override|bus\/pci\/drivers\/([^/]+)\/(bind|unbind)|bus\/pci\/drivers_probe|kernel\/iommu_groups\/(\d+)\/type)$/.exec(
@@ -173,6 +190,57 @@ describe('Transaction', () => {
     tx.run([{kind: 'device', bdf: A, from: on, to: on, journal: 'record'}])
     assert.equal(host.writes.length, 0)
     assert.equal(saves, 0)
+  })
+
+  describe('VF counts and hugepage pools', () => {
+    const NUMVFS = '/sys/bus/pci/devices/0000:01:00.0/sriov_numvfs'
+    const POOL = '/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages'
+    const vfs = (from: number, to: number): Change => ({kind: 'sriov', bdf: '0000:01:00.0', from, to})
+    const pool = (from: number, to: number): Change => ({kind: 'hugepages', path: POOL, from, to})
+
+    it('a VF count changes through 0, as the kernel requires; an equal one is not written', () => {
+      const {host, journal} = setUp()
+      host.values.set(NUMVFS, '2')
+      assert.deepEqual(planSteps([vfs(2, 2)]), [])
+      const tx = new Transaction(host, journal, 'host-apply')
+      tx.run([vfs(2, 1)])
+      assert.deepEqual(
+        host.writes.map((w) => w.value),
+        ['0', '1'],
+      )
+      assert.equal(host.read(NUMVFS), '1')
+    })
+
+    it('a pool the kernel fills only in part fails the run, and every change is put back', () => {
+      const {host, journal, store} = setUp()
+      host.values.set(NUMVFS, '0')
+      host.values.set(POOL, '4')
+      host.pages = 100
+      const tx = new Transaction(host, journal, 'host-apply')
+      assert.throws(
+        () => tx.run([vfs(0, 2), toVfio(A), pool(4, 512)]),
+        (e: IommuctlError) =>
+          e.code === 'CHANGE_FAILED' &&
+          /reserved 100 of the 512 hugepages/.test(e.message) &&
+          e.message.includes(`Put back as they were: ${POOL}, ${A}, the VFs of 0000:01:00.0`),
+      )
+      assert.equal(host.read(POOL), '4')
+      assert.equal(host.read(NUMVFS), '0')
+      assert.deepEqual(host.driverState(A), {driver: 'e1000', driverOverride: null})
+      assert.deepEqual(store.saved.devices, {})
+    })
+
+    it("a refused write of sriov_numvfs is explained in the kernel's terms", () => {
+      const {host, journal} = setUp()
+      host.values.set(NUMVFS, '2')
+      const tx = new Transaction(host, journal, 'host-apply')
+      // Planned from 0 while the PF has 2: the kernel's EBUSY.
+      assert.throws(
+        () => tx.run([vfs(0, 3)]),
+        (e: IommuctlError) =>
+          e.errno === 'EBUSY' && /has VFs already \(the count changes only from 0\)/.test(e.message),
+      )
+    })
   })
 })
 

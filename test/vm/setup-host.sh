@@ -5,13 +5,14 @@
 # host's mkfs.ext4, ip and setpriv: the interlock and permission tests),
 # acpica-tools (iasl, the reference decode of DMAR and IVRS tables),
 # prometheus (promtool, which checks `export --format prometheus`),
-# ansible-core (which reads `contrib/iommuctl.fact` as a local fact), zsh
+# ansible-core (which reads `contrib/iommuctl.fact` as a local fact), systemd
+# (systemd-analyze verify, which checks the boot units `host install-boot` writes), zsh
 # (which loads `iommuctl completion zsh`), man-db (man and lexgrog read the man page) and
 # QEMU 10 from bookworm-backports. Idempotent: a host
 # that has everything installs nothing.
 set -euo pipefail
 
-need=(bc bison flex libelf-dev libssl-dev cpio xz-utils busybox-static pciutils gcc make e2fsprogs iproute2 util-linux acpica-tools prometheus ansible-core zsh man-db)
+need=(bc bison flex libelf-dev libssl-dev cpio xz-utils busybox-static pciutils gcc make e2fsprogs iproute2 util-linux acpica-tools prometheus ansible-core systemd zsh man-db)
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
