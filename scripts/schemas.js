@@ -37,6 +37,7 @@ export const SCHEMAS = {
   'session-start': ['src/session/protocol.ts', 'SessionStarted'],
   'session-stop': ['src/session/protocol.ts', 'SessionStopped'],
   domains: ['src/model/domains.ts', 'DomainList'],
+  'domains-translate': ['src/model/live.ts', 'TranslateRecord'],
   mapping: ['src/session/engine.ts', 'MappingRecord'],
   'object-id': ['src/session/protocol.ts', 'IdResult'],
   done: ['src/session/protocol.ts', 'DoneResult'],

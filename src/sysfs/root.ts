@@ -58,6 +58,8 @@ const MiB = 1024 * KiB
  */
 const LIMITS: [RegExp, number, string][] = [
   [/^\/sys\/firmware\/acpi\/tables\//, 16 * MiB, 'an ACPI table'],
+  // debugfs dumps tables, one line per entry: a context entry per device, a page per mapped page.
+  [/^\/sys\/kernel\/debug\/iommu\//, 64 * MiB, 'an IOMMU debugfs dump'],
   [/^\/sys\//, 4 * KiB, 'a sysfs attribute (one page)'],
   [/^\/proc\/config\.gz$/, 1 * MiB, '/proc/config.gz'],
   [/^\/proc\/(interrupts$|net\/)/, 64 * MiB, 'a /proc table'],
