@@ -59,10 +59,10 @@ run pasid ic domains translate ${E1000E} ${hexOf(IOVA)} --pasid 1 --json
 run badiova ic domains translate ${E1000E} 4096 --json
 PFNS=$(for t in tr0 tr1 tr15; do node -e 'const o=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")); if (o.physicalAddress) console.log((BigInt(o.physicalAddress)>>12n).toString(16))' $dir/$t.out; done)
 python3 test/vm/guest/pagemap.py $PID $PFNS > $dir/pagemap.txt 2> $dir/pagemap.err
-run nobody setpriv --reuid=nobody --regid=nogroup --clear-groups node bin/run.js domains list --json
 run stop ic session stop --json
+run nobody setpriv --reuid=nobody --regid=nogroup --clear-groups node bin/run.js domains list --json
 run after ic domains list --json
-umount /sys/kernel/debug
+umount -l /sys/kernel/debug
 run unmounted ic domains list --json
 run trunmounted ic domains translate ${E1000E} ${hexOf(IOVA)} --json`,
         900_000,
