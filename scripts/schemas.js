@@ -19,7 +19,7 @@ export const SCHEMAS = {
   audit: ['src/model/audit.ts', 'AuditRecord'],
   units: ['src/model/units.ts', 'UnitList'],
   firmware: ['src/model/firmware.ts', 'FirmwareRecord'],
-  unit: ['src/model/units.ts', 'UnitRecord'],
+  unit: ['src/model/units.ts', 'UnitDetail'],
   groups: ['src/model/groups.ts', 'GroupList'],
   group: ['src/model/direct.ts', 'GroupDetail'],
   devices: ['src/model/devices.ts', 'DeviceList'],

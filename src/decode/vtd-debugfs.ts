@@ -329,3 +329,42 @@ function notMapped(steps: WalkStep[]): WalkResult {
     writable: null,
   }
 }
+
+/** One unit's registers as iommu_regset prints them: its base address and each register by its VT-d name. */
+export interface VtdRegset {
+  unit: string
+  base: Hex
+  registers: Record<string, Hex>
+}
+
+/** iommu_regset_show: "IOMMU: %s Register Base Address: %llx". */
+const REGSET_UNIT = /^IOMMU: (\S{1,32}) Register Base Address: ([0-9a-f]{1,16})$/
+/** Then "Name\t\t\tOffset\t\tContents" and one "%-16s\t0x%02x\t\t0x%016llx" per register. */
+const REGSET_LINE = /^([A-Z][A-Z0-9_]{0,31}) *\t0x[0-9a-f]{2,3}\t\t0x([0-9a-f]{16})$/
+const REGSET_HEADER = 'Name\t\t\tOffset\t\tContents'
+/** iommu_regs_32 and iommu_regs_64 hold 70 registers; a unit with many more is not the kernel's. */
+const MAX_REGISTERS = 128
+
+/** iommu_regset: every unit's registers. */
+export function parseRegset(text: string): {units: VtdRegset[]; notes: string[]} {
+  const units: VtdRegset[] = []
+  const notes: string[] = []
+  let lineNo = 0
+  for (const line of text.split('\n')) {
+    lineNo++
+    if (line === '' || line === REGSET_HEADER) continue
+    const unit = REGSET_UNIT.exec(line)
+    if (unit) {
+      units.push({unit: unit[1]!, base: hex(big(unit[2]!)), registers: {}})
+      continue
+    }
+    const reg = REGSET_LINE.exec(line)
+    const current = units.at(-1)
+    if (reg && current && Object.keys(current.registers).length < MAX_REGISTERS) {
+      current.registers[reg[1]!] = hex(big(reg[2]!))
+      continue
+    }
+    noteOnce(notes, `line ${lineNo}: not in the format of Linux 7.2's iommu_regset; skipped`)
+  }
+  return {units, notes}
+}

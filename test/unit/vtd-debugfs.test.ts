@@ -8,6 +8,7 @@ import {describe, it} from 'node:test'
 import {
   decodeAttachment,
   parsePageTableDump,
+  parseRegset,
   parseTranslationStruct,
   walkIova,
 } from '../../src/decode/vtd-debugfs.js'
@@ -260,5 +261,42 @@ describe('parsePageTableDump and walkIova: domain_translation_struct', () => {
       bad.notes.map((n) => n.slice(0, 7)),
       ['line 1:', 'line 3:'],
     )
+  })
+})
+
+describe('parseRegset: iommu_regset', () => {
+  // iommu_regset_show: "IOMMU: %s Register Base Address: %llx", the header, then
+  // "%-16s\t0x%02x\t\t0x%016llx" per register of iommu_regs_32 and iommu_regs_64.
+  const reg = (name: string, offset: number, v: bigint) =>
+    `${name.padEnd(16)}\t0x${offset.toString(16).padStart(2, '0')}\t\t${q(v)}`
+  const text = [
+    'IOMMU: dmar0 Register Base Address: fed90000',
+    'Name\t\t\tOffset\t\tContents',
+    reg('VER', 0x0, 0x10n),
+    reg('GSTS', 0x1c, 0xc7000000n),
+    reg('FSTS', 0x34, 0n),
+    reg('CAP', 0x8, 0xd2008c22ef0466n),
+    reg('MTRR_PHYSMASK9', 0x1a8, 0n),
+    '',
+    'IOMMU: dmar1 Register Base Address: fed91000',
+    'Name\t\t\tOffset\t\tContents',
+    reg('GSTS', 0x1c, 0n),
+    'GSTS 0x1c 0xzz',
+    '',
+  ].join('\n')
+
+  it('each unit, its base, every register by name; a line not in the format is a note', () => {
+    const r = parseRegset(text)
+    assert.deepEqual(
+      r.units.map((u) => [u.unit, u.base, u.registers.GSTS]),
+      [
+        ['dmar0', '0xfed90000', '0xc7000000'],
+        ['dmar1', '0xfed91000', '0x0'],
+      ],
+    )
+    assert.equal(r.units[0]!.registers.CAP, '0xd2008c22ef0466')
+    assert.equal(r.units[0]!.registers.MTRR_PHYSMASK9, '0x0')
+    assert.deepEqual(r.notes, ["line 12: not in the format of Linux 7.2's iommu_regset; skipped"])
+    assert.deepEqual(parseRegset('IOMMU: Invalid base address\n').units, [])
   })
 })

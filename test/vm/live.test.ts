@@ -56,11 +56,15 @@ run past ic domains translate ${E1000E} ${hexOf(IOVA + BigInt(PAGES * 4096))} --
 run far ic domains translate ${E1000E} 0x200000000 --json
 run text ic domains translate ${E1000E} ${hexOf(IOVA)}
 run pasid ic domains translate ${E1000E} ${hexOf(IOVA)} --pasid 1 --json
+run unit ic units show dmar0 --json
+run unittext ic units show dmar0
+cat /proc/interrupts > $dir/interrupts.txt
 run badiova ic domains translate ${E1000E} 4096 --json
 PFNS=$(for t in tr0 tr1 tr15; do node -e 'const o=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")); if (o.physicalAddress) console.log((BigInt(o.physicalAddress)>>12n).toString(16))' $dir/$t.out; done)
 python3 test/vm/guest/pagemap.py $PID $PFNS > $dir/pagemap.txt 2> $dir/pagemap.err
 run stop ic session stop --json
 run nobody setpriv --reuid=nobody --regid=nogroup --clear-groups node bin/run.js domains list --json
+run unitnobody setpriv --reuid=nobody --regid=nogroup --clear-groups node bin/run.js units show dmar0 --json
 run after ic domains list --json
 umount -l /sys/kernel/debug
 run unmounted ic domains list --json
@@ -162,6 +166,26 @@ run trunmounted ic domains translate ${E1000E} ${hexOf(IOVA)} --json`,
       // No PASID 1 is attached: the kernel makes no directory for it.
       error(read('pasid'), 'NO_PAGE_TABLE', 3)
       error(read('badiova'), 'BAD_IOVA', 2)
+
+      // units show: the registers now (iommu_regset reads the hardware) beside sysfs's cap, which
+      // the kernel read once at boot: the same unit, so the same value. Translation is on (the
+      // entries above were dumped, which dmar_translation_struct_show does only with GSTS.TES);
+      // interrupt remapping is (intremap=on, and /proc/interrupts has the IR- chips of
+      // irq_remapping.c); queued invalidation is enabled exactly when ecap has QI (dmar_enable_qi).
+      const unit = json(read('unit'), 'unit')
+      assert.equal(unit.live.state, 'read', unit.live.note)
+      assert.equal(BigInt(unit.live.registers.CAP), BigInt(unit.vtd.cap))
+      assert.equal(BigInt(unit.live.registers.ECAP), BigInt(unit.vtd.ecap))
+      assert.equal(unit.live.gsts.tes, true)
+      assert.match(read.file('interrupts.txt'), /IR-(PCI-MSI|IO-APIC)/)
+      assert.equal(unit.live.gsts.ires, true)
+      assert.equal(unit.live.gsts.qies, unit.vtd.ecapFields.qi)
+      assert.equal(unit.live.fsts.ppf, false)
+      assert.match(read('unittext').out, /^global status\n {2}tes +yes$/m)
+      const unitNobody = json(read('unitnobody'), 'unit')
+      assert.equal(unitNobody.live.state, 'not-root')
+      assert.equal(unitNobody.live.registers, null)
+      assert.equal(unitNobody.vtd.cap, unit.vtd.cap)
 
       // As nobody: debugfs is root's, so sysfs's answer only, and why.
       const nobody = json(read('nobody'), 'domains')
