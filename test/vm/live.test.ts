@@ -63,7 +63,7 @@ run badiova ic domains translate ${E1000E} 4096 --json
 PFNS=$(for t in tr0 tr1 tr15; do node -e 'const o=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")); if (o.physicalAddress) console.log((BigInt(o.physicalAddress)>>12n).toString(16))' $dir/$t.out; done)
 python3 test/vm/guest/pagemap.py $PID $PFNS > $dir/pagemap.txt 2> $dir/pagemap.err
 run stop ic session stop --json
-run nobody setpriv --reuid=nobody --regid=nogroup --clear-groups node bin/run.js domains list --json
+run nobody setpriv --reuid=nobody --regid=nogroup --clear-groups env IOMMUCTL_SESSION_DIR=/run/tmp/none node bin/run.js domains list --json
 run unitnobody setpriv --reuid=nobody --regid=nogroup --clear-groups node bin/run.js units show dmar0 --json
 run after ic domains list --json
 umount -l /sys/kernel/debug
