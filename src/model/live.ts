@@ -249,7 +249,14 @@ export function translate(root: Root, bdf: string, iovaText: string, pasid: numb
   }
   const levels = attachment?.levels ?? inferLevels(dump.leaves.map((l) => l.entries))
   if (attachment?.levels == null) notes.push(`levels taken from the dump: ${levels}`)
-  return {...record, pageTableRoot: dump.pageTableRoot, levels, ...walkIova(dump, iova, levels), notes}
+  const walk = walkIova(dump, iova, levels)
+  const cut = root.manifest?.cut?.find((c) => c.path === source)
+  if (cut && !walk.mapped) {
+    notes.push(
+      `the snapshot kept ${cut.keptBytes} of the dump's ${cut.totalBytes} bytes: the page may be in what was cut`,
+    )
+  }
+  return {...record, pageTableRoot: dump.pageTableRoot, levels, ...walk, notes}
 }
 
 /** The highest level with an entry in any leaf line; 4 (48-bit, the usual) for an empty table. */

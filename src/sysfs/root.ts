@@ -34,6 +34,14 @@ export interface Unreadable {
   reason: string
 }
 
+/** A file a snapshot holds only the start of (a page-table dump past its bound), cut at a line's end. */
+export interface CutFile {
+  /** @pattern ^/ */
+  path: string
+  keptBytes: number
+  totalBytes: number
+}
+
 /** iommuctl-snapshot.json; schemas/manifest.json is generated from this type and checked on reading. */
 export interface SnapshotManifest {
   format: 1
@@ -43,6 +51,8 @@ export interface SnapshotManifest {
   privileged: boolean
   devNodes: DevNode[]
   unreadable: Unreadable[]
+  /** Files kept only in part (`snapshot --debugfs`: page-table dumps past their bound). */
+  cut?: CutFile[]
 }
 
 /** Linux's MAXSYMLINKS: how many links one path may go through before the kernel gives ELOOP. */

@@ -56,6 +56,9 @@ run past ic domains translate ${E1000E} ${hexOf(IOVA + BigInt(PAGES * 4096))} --
 run far ic domains translate ${E1000E} 0x200000000 --json
 run text ic domains translate ${E1000E} ${hexOf(IOVA)}
 run pasid ic domains translate ${E1000E} ${hexOf(IOVA)} --pasid 1 --json
+run snap ic snapshot --debugfs --dir /run/tmp/snap --json
+run snaplist ic domains list --root /run/tmp/snap --json
+run snaptr ic domains translate ${E1000E} ${hexOf(IOVA + 0x1123n)} --root /run/tmp/snap --json
 run unit ic units show dmar0 --json
 run unittext ic units show dmar0
 cat /proc/interrupts > $dir/interrupts.txt
@@ -166,6 +169,14 @@ run trunmounted ic domains translate ${E1000E} ${hexOf(IOVA)} --json`,
       // No PASID 1 is attached: the kernel makes no directory for it.
       error(read('pasid'), 'NO_PAGE_TABLE', 3)
       error(read('badiova'), 'BAD_IOVA', 2)
+
+      // snapshot --debugfs: the same answers offline, from the files it copied.
+      json(read('snap'), 'snapshot')
+      const snapE1000e = dev(json(read('snaplist'), 'domains'), E1000E)
+      assert.deepEqual(snapE1000e.attachments, e1000e.attachments)
+      assert.equal(snapE1000e.owner, 'unknown')
+      const snapTr = json(read('snaptr'), 'domains-translate')
+      assert.equal(snapTr.physicalAddress, tr1.physicalAddress)
 
       // units show: the registers now (iommu_regset reads the hardware) beside sysfs's cap, which
       // the kernel read once at boot: the same unit, so the same value. Translation is on (the
