@@ -20,6 +20,11 @@ Runs unprivileged; files only root can read (full config space, firmware tables)
     },
     {
       command:
+        'sudo <%= config.bin %> <%= command.id %> --debugfs -o live.tar.gz && <%= config.bin %> domains list --root live.tar.gz',
+      description: 'With the live domains (debugfs), read back offline.',
+    },
+    {
+      command:
         '<%= config.bin %> <%= command.id %> --dir ./host && <%= config.bin %> snapshot --root ./host --dir ./copy',
       description: 'Capture into a directory, then capture that snapshot again: the copy is the same tree.',
     },
@@ -30,6 +35,11 @@ Runs unprivileged; files only root can read (full config space, firmware tables)
   ]
 
   static flags = {
+    debugfs: Flags.boolean({
+      default: false,
+      summary:
+        "Also capture the IOMMU's debugfs (root only): VT-d's context and PASID tables, registers and each device's page-table dump (at most 4 MiB each; the manifest's cut lists what was cut), so domains list, domains translate and units show read the live view offline.",
+    }),
     dir: Flags.string({summary: 'Write a directory tree instead of a .tar.gz.', exclusive: ['output']}),
     force: Flags.boolean({default: false, summary: 'Replace the output if it exists.'}),
     output: Flags.string({
@@ -54,6 +64,7 @@ Runs unprivileged; files only root can read (full config space, firmware tables)
       output: dir ?? output ?? defaultName(root.readText('/proc/sys/kernel/hostname')),
       format: dir ? 'dir' : 'tar.gz',
       force,
+      debugfs: this.flags.debugfs,
       tool: `${this.config.bin} ${this.config.version}`,
     })
     if (!this.jsonEnabled()) this.report(result, output === '-')

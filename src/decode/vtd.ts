@@ -130,6 +130,72 @@ export interface VtdRegisters {
   summary: string
 }
 
+/** The Global Status Register (VT-d spec 11.4.5; iommu.h DMA_GSTS_*): what the unit is doing now. */
+export interface VtdGsts {
+  /** Translation enable status (31): DMA remapping is on. */
+  tes: boolean
+  /** Root table pointer status (30). */
+  rtps: boolean
+  /** Fault log status (29). */
+  fls: boolean
+  /** Advanced fault logging status (28). */
+  afls: boolean
+  /** Write buffer flush status (27). */
+  wbfs: boolean
+  /** Queued invalidation enable status (26). */
+  qies: boolean
+  /** Interrupt remapping enable status (25). */
+  ires: boolean
+  /** Interrupt remapping table pointer status (24). */
+  irtps: boolean
+  /** Compatibility format interrupt status (23): interrupts that bypass remapping are let through. */
+  cfis: boolean
+}
+
+/** The Fault Status Register (VT-d spec 11.4.9.1; iommu.h DMA_FSTS_*). */
+export interface VtdFsts {
+  /** Primary fault overflow (0). */
+  pfo: boolean
+  /** Primary pending fault (1): a fault is recorded and not yet cleared. */
+  ppf: boolean
+  /** Invalidation queue error (4). */
+  iqe: boolean
+  /** Invalidation completion error (5). */
+  ice: boolean
+  /** Invalidation time-out error (6). */
+  ite: boolean
+  /** Page request overflow (7). */
+  pro: boolean
+  /** Fault record index (15:8): where the first pending fault is. */
+  fri: number
+}
+
+export function decodeVtdGsts(gsts: bigint): VtdGsts {
+  return {
+    tes: bit(gsts, 31),
+    rtps: bit(gsts, 30),
+    fls: bit(gsts, 29),
+    afls: bit(gsts, 28),
+    wbfs: bit(gsts, 27),
+    qies: bit(gsts, 26),
+    ires: bit(gsts, 25),
+    irtps: bit(gsts, 24),
+    cfis: bit(gsts, 23),
+  }
+}
+
+export function decodeVtdFsts(fsts: bigint): VtdFsts {
+  return {
+    pfo: bit(fsts, 0),
+    ppf: bit(fsts, 1),
+    iqe: bit(fsts, 4),
+    ice: bit(fsts, 5),
+    ite: bit(fsts, 6),
+    pro: bit(fsts, 7),
+    fri: field(fsts, 8, 8),
+  }
+}
+
 /** The bits set in a small field, lowest first. */
 function setBits(value: number): number[] {
   const bits: number[] = []

@@ -1,6 +1,7 @@
 import {listGroups} from '../sysfs/inventory.js'
 import {Root} from '../sysfs/root.js'
 import type {EngineState} from '../session/engine.js'
+import type {LiveDomains} from './live.js'
 
 /** A group's default domain: the kernel's own, which DMA API drivers use. */
 export interface DefaultDomain {
@@ -12,6 +13,8 @@ export interface DefaultDomain {
 /** `iommuctl domains list --json` */
 export interface DomainList {
   defaultDomains: DefaultDomain[]
+  /** What each device is attached to now: debugfs where it can be read, else sysfs's answer. */
+  live: LiveDomains
   /** The session's objects, when one is running. */
   session: {name: string; state: EngineState} | null
 }

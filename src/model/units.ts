@@ -1,7 +1,17 @@
 import {AmdViRegisters, parseAmdViRegisters} from '../decode/amdvi.js'
 import {decodeVirtioIommuFeatures, VirtioIommuFeatures, virtioIommuSummary} from '../decode/virtio-iommu.js'
-import {parseVtdRegisters, VtdRegisters} from '../decode/vtd.js'
+import {
+  decodeVtdFsts,
+  decodeVtdGsts,
+  parseVtdRegisters,
+  VtdFsts,
+  VtdGsts,
+  VtdRegisters,
+} from '../decode/vtd.js'
+import {parseRegset} from '../decode/vtd-debugfs.js'
 import {IommuctlError} from '../errors.js'
+import {Hex} from '../records.js'
+import {DebugfsState, INTEL_DEBUGFS_DIR, readDebugfs} from '../sysfs/debugfs.js'
 import {listUnits, UnitKind, UNITS_DIR} from '../sysfs/inventory.js'
 import {Root} from '../sysfs/root.js'
 
@@ -32,6 +42,54 @@ export function readUnits(root: Root): UnitRecord[] {
 export function readUnit(root: Root, name: string): UnitRecord | null {
   const u = listUnits(root).find((x) => x.name === name)
   return u ? unitRecord(root, u.name, u.kind, u.devices) : null
+}
+
+/** A unit's registers as they are now, from debugfs (VT-d iommu_regset), with the status bits decoded. */
+export interface UnitLive {
+  source: string
+  state: DebugfsState
+  /** Why they are not shown, or what in the dump was not understood. */
+  note: string | null
+  /** Every register the dump has, by its VT-d name (GSTS, FSTS, CAP, ...). */
+  registers: Record<string, Hex> | null
+  gsts: VtdGsts | null
+  fsts: VtdFsts | null
+}
+
+/** `iommuctl units show --json`: the unit, and for VT-d its live registers (null for other kinds). */
+export interface UnitDetail extends UnitRecord {
+  live: UnitLive | null
+}
+
+export function readUnitDetail(root: Root, name: string): UnitDetail | null {
+  const unit = readUnit(root, name)
+  if (!unit) return null
+  return {...unit, live: unit.kind === 'intel-vtd' ? vtdLive(root, name) : null}
+}
+
+function vtdLive(root: Root, name: string): UnitLive {
+  const file = readDebugfs(root, `${INTEL_DEBUGFS_DIR}/iommu_regset`)
+  const live: UnitLive = {
+    source: file.path,
+    state: file.state,
+    note: file.note,
+    registers: null,
+    gsts: null,
+    fsts: null,
+  }
+  if (file.text === null) return live
+  const parsed = parseRegset(file.text)
+  const mine = parsed.units.find((u) => u.unit === name)
+  const notes = [...parsed.notes, ...(mine ? [] : [`no registers of ${name} in the dump`])]
+  live.note = notes.join('; ') || null
+  if (!mine) return live
+  live.registers = mine.registers
+  const reg = (r: string) => (mine.registers[r] === undefined ? null : BigInt(mine.registers[r]))
+  const gsts = reg('GSTS')
+  const fsts = reg('FSTS')
+  live.gsts = gsts === null ? null : decodeVtdGsts(gsts)
+  live.fsts = fsts === null ? null : decodeVtdFsts(fsts)
+  return live
 }
 
 function unitRecord(root: Root, name: string, kind: UnitKind, devices: string[]): UnitRecord {

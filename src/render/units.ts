@@ -1,4 +1,4 @@
-import type {UnitRecord} from '../model/units.js'
+import type {UnitDetail, UnitRecord} from '../model/units.js'
 import {fields, table} from './style.js'
 
 /** `units`: one row per unit, or a sentence when there are none. */
@@ -11,7 +11,7 @@ export function renderUnits(units: UnitRecord[]): string {
 }
 
 /** `units show`: the unit, then one section per register set with every field named. */
-export function renderUnit(u: UnitRecord): string {
+export function renderUnit(u: UnitDetail): string {
   const out = [
     fields([
       ['name', u.name],
@@ -44,6 +44,22 @@ export function renderUnit(u: UnitRecord): string {
       'kernel boot line': u.amdVi.bootLine,
     })
     section('features', u.amdVi.features)
+  }
+  if (u.live) {
+    if (u.live.registers === null) out.push(`\nlive registers: not read, ${u.live.note}`)
+    else {
+      const r = u.live.registers
+      section('live registers (debugfs)', {
+        GSTS: r.GSTS,
+        FSTS: r.FSTS,
+        RTADDR: r.RTADDR,
+        IQA: r.IQA,
+        IRTA: r.IRTA,
+      })
+      section('global status', u.live.gsts)
+      section('fault status', u.live.fsts)
+      if (u.live.note) out.push(u.live.note)
+    }
   }
   section('virtio features', u.virtio)
   section('attributes', u.attributes)

@@ -2,10 +2,11 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 
 import {errnoOf} from '../errors.js'
-import {GROUPS_DIR, PCI_DEVICES_DIR, UNITS_DIR} from '../sysfs/inventory.js'
+import {INTEL_DEBUGFS_DIR} from '../sysfs/debugfs.js'
+import {BDF_PATTERN, GROUPS_DIR, PCI_DEVICES_DIR, UNITS_DIR} from '../sysfs/inventory.js'
 import {captureKmsg, KMSG} from '../sysfs/kmsg.js'
 import {MDEV_BUS_CLASS, MDEV_DEVICES_DIR} from '../sysfs/mdev.js'
-import {DevNode, MANIFEST_NAME, Root, SnapshotManifest, Unreadable} from '../sysfs/root.js'
+import {CutFile, DevNode, MANIFEST_NAME, Root, SnapshotManifest, Unreadable} from '../sysfs/root.js'
 
 /**
  * PCI device attributes worth keeping. An allowlist on purpose: resourceN and rom are
@@ -79,7 +80,12 @@ const FIRMWARE_TABLES = ['/sys/firmware/acpi/tables/DMAR', '/sys/firmware/acpi/t
  * and writes the manifest. A snapshot given as the source keeps its manifest, so a
  * snapshot of a snapshot is the same tree.
  */
-export function captureTree(src: Root, dest: string, tool: string): SnapshotManifest {
+export function captureTree(
+  src: Root,
+  dest: string,
+  tool: string,
+  opts: {debugfs?: boolean} = {},
+): SnapshotManifest {
   const copy = new TreeCopier(src, dest)
   copy.groups()
   copy.units()
@@ -92,11 +98,13 @@ export function captureTree(src: Root, dest: string, tool: string): SnapshotMani
   copy.kernelFiles()
   copy.kernelLog()
   copy.dmaExposure()
+  if (opts.debugfs) copy.debugfs()
   const devNodes = copy.devNodes()
 
   const unreadable = mergeUnreadable(src.manifest?.unreadable ?? [], copy.unreadable)
+  const cut = [...(src.manifest?.cut ?? []), ...copy.cut]
   const manifest: SnapshotManifest = src.manifest
-    ? {...src.manifest, unreadable}
+    ? {...src.manifest, unreadable, ...(cut.length ? {cut} : {})}
     : {
         format: 1,
         tool,
@@ -105,13 +113,28 @@ export function captureTree(src: Root, dest: string, tool: string): SnapshotMani
         privileged: process.getuid?.() === 0,
         devNodes,
         unreadable,
+        ...(cut.length ? {cut} : {}),
       }
   fs.writeFileSync(path.join(dest, MANIFEST_NAME), JSON.stringify(manifest, null, 2) + '\n')
   return manifest
 }
 
+/** The VT-d debugfs files `snapshot --debugfs` keeps whole (each under Root's 64 MiB bound). */
+const INTEL_DEBUGFS_FILES = [
+  'dmar_translation_struct',
+  'iommu_regset',
+  'ir_translation_struct',
+  'invalidation_queue',
+]
+/**
+ * The most of one page-table dump a snapshot keeps: a line per mapped page, so 4 MiB is some
+ * 38,000 pages of a device (150 MiB mapped in 4 KiB pages), the rest cut and said so.
+ */
+export const PAGE_DUMP_BYTES = 4 * 1024 * 1024
+
 class TreeCopier {
   readonly unreadable: Unreadable[] = []
+  readonly cut: CutFile[] = []
 
   constructor(
     private readonly src: Root,
@@ -320,6 +343,20 @@ class TreeCopier {
     return nodes
   }
 
+  /**
+   * The IOMMU's debugfs (`snapshot --debugfs`, root only): VT-d's tables and registers, and each
+   * device's (and PASID's) page-table dump, cut at a line's end past PAGE_DUMP_BYTES.
+   */
+  debugfs(): void {
+    for (const f of INTEL_DEBUGFS_FILES) this.file(`${INTEL_DEBUGFS_DIR}/${f}`)
+    for (const bdf of this.src.list(INTEL_DEBUGFS_DIR).filter((n) => BDF_PATTERN.test(n))) {
+      const dir = `${INTEL_DEBUGFS_DIR}/${bdf}`
+      this.file(`${dir}/domain_translation_struct`, PAGE_DUMP_BYTES)
+      for (const pasid of this.src.list(dir).filter((n) => /^[0-9a-f]{1,5}$/.test(n)))
+        this.file(`${dir}/${pasid}/domain_translation_struct`, PAGE_DUMP_BYTES)
+    }
+  }
+
   /** A bus or class entry: a link copied as a link, and the directory it leads to (or the entry itself). */
   private entryDir(entry: string): string | null {
     return this.src.entryType(entry) === 'link' ? this.link(entry) : entry
@@ -336,8 +373,11 @@ class TreeCopier {
     if (this.src.isDirectory(p)) fs.mkdirSync(this.dest + p, {recursive: true})
   }
 
-  /** Copies a file's bytes; absent files are skipped, unreadable ones recorded. */
-  file(p: string): void {
+  /**
+   * Copies a file's bytes; absent files are skipped, unreadable ones recorded. With a bound, a
+   * longer file is cut at the end of a line before it, and the cut recorded.
+   */
+  file(p: string, bound?: number): void {
     let data: Buffer | null
     try {
       data = this.src.readBytes(p)
@@ -346,6 +386,11 @@ class TreeCopier {
       return
     }
     if (data === null) return
+    if (bound !== undefined && data.length > bound) {
+      const kept = data.lastIndexOf(0x0a, bound - 1) + 1
+      this.cut.push({path: p, keptBytes: kept, totalBytes: data.length})
+      data = data.subarray(0, kept)
+    }
     if (path.posix.basename(p) === 'config' && !this.src.isSnapshot) this.checkConfigComplete(p, data.length)
     fs.mkdirSync(path.dirname(this.dest + p), {recursive: true})
     fs.writeFileSync(this.dest + p, data)

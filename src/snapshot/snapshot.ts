@@ -43,6 +43,8 @@ export interface SnapshotOptions {
   force: boolean
   tool: string
   stdout?: Writable
+  /** Also the IOMMU's debugfs (VT-d tables, registers and page-table dumps, bounded). */
+  debugfs?: boolean
 }
 
 /**
@@ -57,7 +59,7 @@ export async function takeSnapshot(src: Root, opts: SnapshotOptions): Promise<Sn
 
   const stage = stageDir(toStream || opts.format === 'tar.gz' ? os.tmpdir() : path.dirname(output))
   try {
-    const manifest = captureTree(src, stage.path, opts.tool)
+    const manifest = captureTree(src, stage.path, opts.tool, {debugfs: opts.debugfs})
     const result = summarize(new Root(stage.path), output, opts.format, src.source)
     result.unreadable = manifest.unreadable
     if (toStream) {

@@ -34,6 +34,14 @@ export interface Unreadable {
   reason: string
 }
 
+/** A file a snapshot holds only the start of (a page-table dump past its bound), cut at a line's end. */
+export interface CutFile {
+  /** @pattern ^/ */
+  path: string
+  keptBytes: number
+  totalBytes: number
+}
+
 /** iommuctl-snapshot.json; schemas/manifest.json is generated from this type and checked on reading. */
 export interface SnapshotManifest {
   format: 1
@@ -43,6 +51,8 @@ export interface SnapshotManifest {
   privileged: boolean
   devNodes: DevNode[]
   unreadable: Unreadable[]
+  /** Files kept only in part (`snapshot --debugfs`: page-table dumps past their bound). */
+  cut?: CutFile[]
 }
 
 /** Linux's MAXSYMLINKS: how many links one path may go through before the kernel gives ELOOP. */
@@ -58,6 +68,8 @@ const MiB = 1024 * KiB
  */
 const LIMITS: [RegExp, number, string][] = [
   [/^\/sys\/firmware\/acpi\/tables\//, 16 * MiB, 'an ACPI table'],
+  // debugfs dumps tables, one line per entry: a context entry per device, a page per mapped page.
+  [/^\/sys\/kernel\/debug\/iommu\//, 64 * MiB, 'an IOMMU debugfs dump'],
   [/^\/sys\//, 4 * KiB, 'a sysfs attribute (one page)'],
   [/^\/proc\/config\.gz$/, 1 * MiB, '/proc/config.gz'],
   [/^\/proc\/(interrupts$|net\/)/, 64 * MiB, 'a /proc table'],

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
 import {defaultDomains, DomainList} from '../../src/model/domains.js'
+import {liveDomains, LiveDomains} from '../../src/model/live.js'
 import {renderDomainList, renderSessionObject} from '../../src/render/domains.js'
 import type {EngineState, SessionObject} from '../../src/session/engine.js'
 import {column, fixtureRoot, lineOf, plain} from '../helpers/roots.js'
@@ -26,7 +27,11 @@ const ioas: SessionObject = {
 }
 
 describe('renderDomainList', () => {
-  const list: DomainList = {defaultDomains: defaultDomains(fixtureRoot('intel')), session: null}
+  const list: DomainList = {
+    defaultDomains: defaultDomains(fixtureRoot('intel')),
+    live: liveDomains(fixtureRoot('intel')),
+    session: null,
+  }
 
   it("each group's default domain with its devices, then why there is no session", () => {
     const text = plain(renderDomainList(list, {name: 'vm0', notRunning: 'no session vm0 (no socket)'}))
@@ -48,6 +53,14 @@ describe('renderDomainList', () => {
     assert.match(text, /iommufd fd 5, pinned 2101248 bytes$/)
   })
 })
+
+const noLive: LiveDomains = {
+  source: 'sysfs',
+  debugfs: {path: '/sys/kernel/debug/iommu/intel/dmar_translation_struct', state: 'not-mounted', note: 'x'},
+  devices: [],
+  others: [],
+  notes: [],
+}
 
 describe('renderSessionObject', () => {
   it('an IOAS: each mapping on its own line, under the first', () => {
@@ -102,7 +115,10 @@ describe('nesting objects', () => {
   it('session status: what each is made on, its type and virtual id', () => {
     const state: EngineState = {iommufd: 5, objects, pinnedBytes: 0, maxPinnedBytes: null}
     const text = plain(
-      renderDomainList({defaultDomains: [], session: {name: 'vm0', state}}, {name: 'vm0', notRunning: ''}),
+      renderDomainList(
+        {defaultDomains: [], live: noLive, session: {name: 'vm0', state}},
+        {name: 'vm0', notRunning: ''},
+      ),
     )
     const rows = text.slice(text.indexOf('session vm0\n') + 'session vm0\n'.length)
     const detail = (id: string) => column(rows, 'DETAIL')(lineOf(rows, `${id} `))

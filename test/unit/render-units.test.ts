@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
-import {readUnits, UnitRecord} from '../../src/model/units.js'
+import {readUnits, UnitDetail} from '../../src/model/units.js'
+import {decodeVtdFsts, decodeVtdGsts} from '../../src/decode/vtd.js'
 import {renderUnit, renderUnits} from '../../src/render/units.js'
 import {column, fixtureRoot, lineOf, plain} from '../helpers/roots.js'
 
-const unit = (name: string, kind: string) => readUnits(fixtureRoot(name)).find((u) => u.kind === kind)!
+const unit = (name: string, kind: string): UnitDetail => ({
+  ...readUnits(fixtureRoot(name)).find((u) => u.kind === kind)!,
+  live: null,
+})
 
 /** The lines of a section: its title alone on a line, its fields indented below it. */
 function section(text: string, title: string): string[] {
@@ -45,6 +49,52 @@ describe('renderUnit', () => {
     assert.match(lineOf(section(text, 'ecap').join('\n'), 'ir '), /yes$/)
   })
 
+  it('VT-d live registers: GSTS and FSTS decoded bit by bit; without debugfs, why not', () => {
+    // GSTS 0xc7000000: TES 31, RTPS 30, QIES 26, IRES 25, IRTPS 24 (VT-d spec 11.4.5). FSTS 0x302:
+    // PPF (1), fault record index 3 (15:8) (11.4.9.1).
+    const live: UnitDetail = {
+      ...unit('intel', 'intel-vtd'),
+      live: {
+        source: '/sys/kernel/debug/iommu/intel/iommu_regset',
+        state: 'read',
+        note: null,
+        registers: {GSTS: '0xc7000000', FSTS: '0x302'},
+        gsts: decodeVtdGsts(0xc7000000n),
+        fsts: decodeVtdFsts(0x302n),
+      },
+    }
+    const text = plain(renderUnit(live))
+    assert.match(lineOf(section(text, 'live registers (debugfs)').join('\n'), 'GSTS'), /0xc7000000$/)
+    const gsts = section(text, 'global status').join('\n')
+    for (const [f, v] of Object.entries({
+      tes: 'yes',
+      rtps: 'yes',
+      qies: 'yes',
+      ires: 'yes',
+      irtps: 'yes',
+      cfis: 'no',
+      wbfs: 'no',
+    }))
+      assert.match(lineOf(gsts, `${f} `), new RegExp(`${v}$`))
+    const fsts = section(text, 'fault status').join('\n')
+    assert.match(lineOf(fsts, 'ppf '), /yes$/)
+    assert.match(lineOf(fsts, 'fri '), /3$/)
+    const none = plain(
+      renderUnit({
+        ...live,
+        live: {
+          ...live.live!,
+          state: 'not-root',
+          note: 'run as root',
+          registers: null,
+          gsts: null,
+          fsts: null,
+        },
+      }),
+    )
+    assert.match(none, /^live registers: not read, run as root$/m)
+  })
+
   it('AMD-Vi: the kernel boot line and the named EFR features', () => {
     const text = plain(renderUnit(unit('amd', 'amd-vi')))
     const features = section(text, 'features').join('\n')
@@ -62,7 +112,7 @@ describe('renderUnit', () => {
   })
 
   it('by hand: an unknown kind shows its attributes, no devices as "none", and no register sections', () => {
-    const u: UnitRecord = {
+    const u: UnitDetail = {
       ...unit('intel', 'intel-vtd'),
       kind: 'unknown',
       devices: [],

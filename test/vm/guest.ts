@@ -3,6 +3,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {it} from 'node:test'
 
+import {assertMatchesSchema} from '../helpers/schema.js'
 import {explain, REPO, runInGuest, vmUnavailable} from './harness.js'
 import {TopologyName} from './topologies.js'
 
@@ -46,6 +47,26 @@ export interface ScriptRun {
   rc: number
   out: string
   err: string
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Json = Record<string, any>
+
+/** A run's stdout as JSON, once it exited 0 and its output matches schemas/SCHEMA.json. */
+export function runJson(r: ScriptRun, schema: string): Json {
+  assert.equal(r.rc, 0, `${r.out}\n${r.err}`)
+  const o = JSON.parse(r.out)
+  assertMatchesSchema(schema, o)
+  return o
+}
+
+/** A run's JSON error, once it exited with exit and the error matches schemas/error.json and has code. */
+export function runError(r: ScriptRun, code: string, exit: number): Json {
+  assert.equal(r.rc, exit, `${r.out}\n${r.err}`)
+  const o = JSON.parse(r.out)
+  assertMatchesSchema('error', o)
+  assert.equal(o.error.code, code, o.error.message)
+  return o.error
 }
 
 /**

@@ -2,7 +2,7 @@ import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../base-command.js'
 import {IommuctlError} from '../../errors.js'
-import {readUnit, readUnits, UnitRecord} from '../../model/units.js'
+import {readUnitDetail, readUnits, UnitDetail} from '../../model/units.js'
 import {renderUnit} from '../../render/units.js'
 
 export default class UnitsShow extends BaseCommand<typeof UnitsShow> {
@@ -11,7 +11,7 @@ export default class UnitsShow extends BaseCommand<typeof UnitsShow> {
   }
 
   static description =
-    'VT-d units: version, address, cap and ecap, every field named by the VT-d specification mnemonic (read as the kernel reads it). AMD-Vi: cap, EFR and EFR2 with every named feature. virtio-iommu: its virtio feature bits. Other kinds: every attribute as text.'
+    'VT-d units: version, address, cap and ecap, every field named by the VT-d specification mnemonic (read as the kernel reads it). AMD-Vi: cap, EFR and EFR2 with every named feature. virtio-iommu: its virtio feature bits. Other kinds: every attribute as text. VT-d, as root with CONFIG_INTEL_IOMMU_DEBUGFS: the registers as they are now (debugfs iommu_regset), the global and fault status decoded (translation, interrupt remapping and queued invalidation enabled, pending faults); otherwise why not.'
 
   static examples = [
     {command: '<%= config.bin %> <%= command.id %> dmar0', description: 'Decode a VT-d unit.'},
@@ -20,8 +20,8 @@ export default class UnitsShow extends BaseCommand<typeof UnitsShow> {
 
   static summary = 'Show one IOMMU unit with its registers decoded.'
 
-  async run(): Promise<UnitRecord> {
-    const unit = readUnit(this.root, this.args.name)
+  async run(): Promise<UnitDetail> {
+    const unit = readUnitDetail(this.root, this.args.name)
     if (!unit) {
       const known = readUnits(this.root).map((u) => u.name)
       throw new IommuctlError('NO_SUCH_UNIT', `No IOMMU unit named ${this.args.name}.`, {
