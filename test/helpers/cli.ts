@@ -26,10 +26,15 @@ export function unpackFixture(name: string, dir: string): string {
 let trees: string | undefined
 
 /**
- * A captured fixture unpacked once for this test file, removed when it exits: `--root DIR`
- * reads it without unpacking the .tar.gz again on every command (which --root FILE.tar.gz does).
+ * A captured fixture unpacked once, for reading only (a test that changes a tree copies it
+ * first): `--root DIR` reads it without unpacking the .tar.gz again on every command (which
+ * --root FILE.tar.gz does). Under scripts/test-run.js every test file of the run shares one
+ * unpacked tree per fixture (IOMMUCTL_FIXTURE_TREES, removed when the run ends); a test file run
+ * alone unpacks its own, removed when it exits.
  */
 export function fixtureTree(name: string): string {
+  const shared = process.env.IOMMUCTL_FIXTURE_TREES
+  if (shared) return sharedTree(shared, name)
   if (!trees) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iommuctl-fixtures-'))
     process.once('exit', () => fs.rmSync(dir, {recursive: true, force: true}))
@@ -37,6 +42,24 @@ export function fixtureTree(name: string): string {
   }
   const dir = path.join(trees, name)
   return fs.existsSync(dir) ? dir : unpackFixture(name, dir)
+}
+
+/**
+ * Two test files may ask for the same tree at once: each unpacks into a directory of its own and
+ * renames it into place; the one that finds the place taken uses the tree already there.
+ */
+function sharedTree(shared: string, name: string): string {
+  const dir = path.join(shared, name)
+  if (fs.existsSync(path.join(dir, 'iommuctl-snapshot.json'))) return dir
+  const mine = unpackFixture(name, fs.mkdtempSync(path.join(shared, `.${name}-`)))
+  try {
+    fs.renameSync(mine, dir)
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code !== 'EEXIST' && code !== 'ENOTEMPTY') throw error
+    fs.rmSync(mine, {recursive: true, force: true})
+  }
+  return dir
 }
 
 export interface Spawned {
