@@ -1,4 +1,5 @@
 import {AmdViFeatures, decodeAmdViEfr} from '../decode/amdvi.js'
+import {decodeSmmuV3, SmmuV3Decoded} from '../decode/smmuv3.js'
 import {parseVtdRegisters, VtdRegisters} from '../decode/vtd.js'
 import {HwInfo, Iommufd} from '../iommufd/iommufd.js'
 import * as U from '../native/uapi/iommufd.js'
@@ -23,7 +24,8 @@ export interface HwInfoRecord {
   maxPasidLog2: number
   /** The unit's registers under the same field names as `iommuctl units show`. */
   vtd: (VtdRegisters & {flags: Hex}) | null
-  smmuv3: {flags: Hex; idr: Hex[]; iidr: Hex; aidr: Hex} | null
+  /** The raw ID registers (IDR0-IDR5, IIDR, AIDR) and their fields by the kernel's names. */
+  smmuv3: ({flags: Hex; idr: Hex[]; iidr: Hex; aidr: Hex} & SmmuV3Decoded) | null
   amd: {efr: Hex; efr2: Hex; features: AmdViFeatures} | null
   /** The IOVA ranges an IOAS attached to this device would have. */
   iovaRanges: {start: Hex; last: Hex}[]
@@ -85,7 +87,13 @@ function decodeData(info: HwInfo): Pick<HwInfoRecord, 'vtd' | 'smmuv3' | 'amd'> 
     info.data.length >= U.iommu_hw_info_arm_smmuv3.size
   ) {
     const d = U.iommu_hw_info_arm_smmuv3.decode(info.data)
-    out.smmuv3 = {flags: hex(d.flags), idr: d.idr.map(hex), iidr: hex(d.iidr), aidr: hex(d.aidr)}
+    out.smmuv3 = {
+      flags: hex(d.flags),
+      idr: d.idr.map(hex),
+      iidr: hex(d.iidr),
+      aidr: hex(d.aidr),
+      ...decodeSmmuV3(d.idr.map(Number), Number(d.iidr), Number(d.aidr)),
+    }
   } else if (info.type === U.IOMMU_HW_INFO_TYPE_AMD && info.data.length >= U.iommu_hw_info_amd.size) {
     const d = U.iommu_hw_info_amd.decode(info.data)
     out.amd = {efr: hex(d.efr), efr2: hex(d.efr2), features: decodeAmdViEfr(d.efr, d.efr2)}

@@ -129,7 +129,11 @@ function unitRecord(root: Root, name: string, kind: UnitKind, devices: string[])
     record.attributes = attributes(root, dir)
     record.summary = name.startsWith('iommufd_selftest_iommu')
       ? "the kernel's iommufd selftest mock (CONFIG_IOMMUFD_TEST), not hardware"
-      : `unknown kind: ${Object.keys(record.attributes).length} attributes`
+      : kind === 'arm-smmu-v3'
+        ? // arm-smmu-v3.c registers the unit as "smmu3.%pa" with no attribute group: sysfs has
+          // its address and devices only. IOMMU_GET_HW_INFO on a device behind it has the IDRs.
+          `Arm SMMUv3 at ${name.slice('smmu3.'.length)}: sysfs has no registers of it; \`iommuctl hw-info BDF\` (root) decodes its ID registers`
+        : `unknown kind: ${Object.keys(record.attributes).length} attributes`
   }
   return record
 }

@@ -28,6 +28,7 @@ export function renderHwInfo(r: HwInfoRecord): string {
   if (r.smmuv3)
     out.push(
       fields([
+        ['smmuv3', r.smmuv3.summary],
         ['idr', r.smmuv3.idr.join(' ')],
         ['iidr', r.smmuv3.iidr],
         ['aidr', r.smmuv3.aidr],

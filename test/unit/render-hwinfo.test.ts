@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
+import {decodeSmmuV3} from '../../src/decode/smmuv3.js'
 import type {HwInfoRecord} from '../../src/model/hwinfo.js'
 import {renderHwInfo} from '../../src/render/hwinfo.js'
 import {lineOf, plain} from '../helpers/roots.js'
@@ -20,7 +21,13 @@ const base: HwInfoRecord = {
   },
   maxPasidLog2: 0,
   vtd: null,
-  smmuv3: {flags: '0x0', idr: ['0x1', '0x2', '0x3', '0x4', '0x5', '0x6'], iidr: '0x43b', aidr: '0x2'},
+  smmuv3: {
+    flags: '0x0',
+    idr: ['0x1', '0x2', '0x3', '0x4', '0x5', '0x6'],
+    iidr: '0x43b',
+    aidr: '0x2',
+    ...decodeSmmuV3([1, 2, 3, 4, 5, 6], 0x43b, 2),
+  },
   amd: null,
   iovaRanges: [
     {start: '0x0', last: '0xfedfffff'},
@@ -39,6 +46,12 @@ describe('renderHwInfo', () => {
     )
     assert.match(lineOf(text, 'pasid width'), /no PASID$/)
     assert.match(lineOf(text, 'idr'), /0x1 0x2 0x3 0x4 0x5 0x6$/)
+    // IDR0 1 is S2P only, IDR1 2 is SIDSIZE 2, IDR5 6 is OAS 6 (52 bits) and no granule bit,
+    // IIDR 0x43b is Arm's JEP106 code with product 0, AIDR 2 is SMMUv3.2.
+    assert.match(
+      lineOf(text, 'smmuv3'),
+      /^smmuv3 +SMMUv3\.2 \(Arm r0p0\), stage 2, 52-bit output, 2-bit StreamID, stall, not coherent$/,
+    )
   })
 
   it('the IOVA ranges as a START/LAST table, the hole at the MSI window visible', () => {
