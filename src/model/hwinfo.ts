@@ -1,5 +1,5 @@
 import {AmdViFeatures, decodeAmdViEfr} from '../decode/amdvi.js'
-import {decodeSmmuV3, SmmuV3Decoded} from '../decode/smmuv3.js'
+import {decodeSmmuV3, SmmuV3Decoded, smmuV3Features} from '../decode/smmuv3.js'
 import {parseVtdRegisters, VtdRegisters} from '../decode/vtd.js'
 import {HwInfo, Iommufd} from '../iommufd/iommufd.js'
 import * as U from '../native/uapi/iommufd.js'
@@ -71,7 +71,8 @@ export function readHwInfo(loc: VfioLocation): HwInfoRecord {
   }
 }
 
-function decodeData(info: HwInfo): Pick<HwInfoRecord, 'vtd' | 'smmuv3' | 'amd'> {
+/** The type's name and its registers decoded (VT-d, SMMUv3, AMD), as `hw-info` shows them. */
+export function decodeData(info: HwInfo): Pick<HwInfoRecord, 'vtd' | 'smmuv3' | 'amd'> {
   const out: Pick<HwInfoRecord, 'vtd' | 'smmuv3' | 'amd'> = {vtd: null, smmuv3: null, amd: null}
   if (info.type === U.IOMMU_HW_INFO_TYPE_INTEL_VTD && info.data.length >= U.iommu_hw_info_vtd.size) {
     const d = U.iommu_hw_info_vtd.decode(info.data)
@@ -99,4 +100,66 @@ function decodeData(info: HwInfo): Pick<HwInfoRecord, 'vtd' | 'smmuv3' | 'amd'> 
     out.amd = {efr: hex(d.efr), efr2: hex(d.efr2), features: decodeAmdViEfr(d.efr, d.efr2)}
   }
   return out
+}
+
+/** What a device's IOMMU offers for nesting, as `probe --nested` tries it. */
+export interface NestingOffer {
+  /** The IOMMU type's name (TYPES). */
+  type: string
+  /** The nested HWPT data this type takes, and the data probe allocates with; null: none known. */
+  nestedData: {type: number; name: string; bytes: Buffer; onViommu: boolean} | null
+  /** The vIOMMU type to ask for; null: the 7.2 uAPI has none for this IOMMU. */
+  viommu: {type: number; name: string} | null
+  /** From the registers: why the kernel will not nest here, or null when they do not say it cannot. */
+  cannot: string | null
+}
+
+/**
+ * The nesting question for the IOMMU behind a device, from IOMMU_GET_HW_INFO: which nested data
+ * type and vIOMMU type to try, and, where the registers already answer, why the kernel refuses a
+ * nest-parent HWPT (intel/iommu.c: nested_supported() is scalable mode and ecap.NEST;
+ * arm-smmu-v3.c: ARM_SMMU_FEAT_NESTING is both stages, less the errata of
+ * arm_smmu_device_iidr_probe()).
+ */
+export function nestingOffer(info: HwInfo): NestingOffer {
+  const type = TYPES[info.type] ?? 'unknown'
+  const data = decodeData(info)
+  if (data.vtd) {
+    const ecap = data.vtd.ecapFields
+    const cap = data.vtd.capFields
+    // A stage-1 table of the guest, 48-bit (4-level); the kernel checks the table at attach.
+    const bytes = U.iommu_hwpt_vtd_s1.encode({flags: 0n, pgtbl_addr: 0n, addr_width: 48, __reserved: 0})
+    // hw/i386/intel_iommu.c vtd_cap_init: scalable mode sets SMTS, SRS and SLTS; x-flts=on sets
+    // SMTS and FLTS instead; nothing sets NEST.
+    const emulated = cap?.cm
+      ? " cap.CM is set, as emulated units set it: QEMU's intel-iommu never sets ecap.NEST, and its x-flts=on gives first-level translation (ecap.FLTS) in place of second-level (ecap.SLTS), not nesting."
+      : ''
+    let cannot: string | null = null
+    if (ecap && !ecap.smts)
+      cannot = 'the VT-d unit is in legacy mode (ecap.SMTS 0): nesting needs scalable mode.'
+    else if (ecap && !ecap.nest) cannot = `the VT-d unit has no nested translation (ecap.NEST 0).${emulated}`
+    return {
+      type,
+      nestedData: {type: U.IOMMU_HWPT_DATA_VTD_S1, name: 'vtd-s1', bytes, onViommu: false},
+      viommu: null,
+      cannot,
+    }
+  }
+  if (data.smmuv3) {
+    const {idr0, implementation} = data.smmuv3
+    let cannot: string | null = null
+    if (!idr0.s1p || !idr0.s2p)
+      cannot = `the SMMUv3 has ${idr0.s1p ? 'stage 1' : 'stage 2'} only (IDR0 S1P ${Number(idr0.s1p)}, S2P ${Number(idr0.s2p)}): nesting needs both.`
+    else if (!smmuV3Features(data.smmuv3).nesting)
+      cannot = `the kernel turns nesting off on the ${implementation.implementerName} ${implementation.productName} r${implementation.variant}p${implementation.revision} for its errata (arm_smmu_device_iidr_probe).`
+    // An STE with V clear: arm_smmu_validate_vste() makes it an abort STE, which the kernel takes.
+    const bytes = U.iommu_hwpt_arm_smmuv3.encode({ste: [0n, 0n]})
+    return {
+      type,
+      nestedData: {type: U.IOMMU_HWPT_DATA_ARM_SMMUV3, name: 'arm-smmuv3', bytes, onViommu: true},
+      viommu: {type: U.IOMMU_VIOMMU_TYPE_ARM_SMMUV3, name: 'arm-smmuv3'},
+      cannot,
+    }
+  }
+  return {type, nestedData: null, viommu: null, cannot: null}
 }

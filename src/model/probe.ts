@@ -9,6 +9,7 @@ import {deviceInfo} from '../vfio/cdev.js'
 import {VfioContainer, VfioGroup} from '../vfio/legacy.js'
 import {VfioLocation} from '../vfio/locate.js'
 import {hex} from '../records.js'
+import {nestingOffer} from './hwinfo.js'
 
 export type StepResult = 'ok' | 'unsupported' | 'failed' | 'skipped'
 
@@ -43,7 +44,7 @@ const UNSUPPORTED = new Set(['EOPNOTSUPP', 'ENODEV'])
  * descriptor and mapping is released: the device ends as it started. The kernel is an interface
  * (src/session/kernel.ts) so that unit tests drive the same steps over a fake.
  */
-export function runProbe(kernel: Kernel, bdf: string): ProbeRecord {
+export function runProbe(kernel: Kernel, bdf: string, opts: {nested?: boolean} = {}): ProbeRecord {
   // Why the device cannot be probed (not on VFIO, no cdev) is the command's error, as is
   // a missing /dev/iommu (exit 3): neither is a step.
   const node = kernel.deviceNode(bdf)
@@ -130,7 +131,7 @@ export function runProbe(kernel: Kernel, bdf: string): ProbeRecord {
         ['allocate an HWPT with dirty tracking', 'dirty-tracking HWPT', U.IOMMU_HWPT_ALLOC_DIRTY_TRACKING],
         ['allocate a nest-parent HWPT', 'nest-parent HWPT', U.IOMMU_HWPT_ALLOC_NEST_PARENT],
       ] as const
-      const [hwpt] = hwpts.map(([step, what, flags]) => {
+      const [hwpt, , nestParent] = hwpts.map(([step, what, flags]) => {
         const id = log.attempt(
           step,
           'IOMMU_HWPT_ALLOC',
@@ -140,6 +141,7 @@ export function runProbe(kernel: Kernel, bdf: string): ProbeRecord {
         if (id !== undefined) log.undo(what, destroy(what, id))
         return id
       })
+      if (opts.nested) probeNesting(devId, nestParent)
       if (hwpt === undefined) return
       const replaced = log.attempt(
         'replace: attach to the HWPT',
@@ -171,6 +173,69 @@ export function runProbe(kernel: Kernel, bdf: string): ProbeRecord {
     dev?.close()
     buffer?.unmap()
     iommufd.close()
+  }
+
+  /**
+   * --nested: what the IOMMU offers for nesting (IOMMU_GET_HW_INFO), then a vIOMMU and a nested
+   * HWPT on the nest parent, each with the data its type takes; where the nest parent was refused
+   * the registers say why, when they can.
+   */
+  function probeNesting(devId: number, nestParent: number | undefined): void {
+    const info = log.attempt(
+      "read the IOMMU's hardware info",
+      'IOMMU_GET_HW_INFO',
+      () => iommufd.hwInfo(devId),
+      (i) => {
+        const o = nestingOffer(i)
+        const takes = o.nestedData ? `nested data ${o.nestedData.name}` : 'no nested data type iommuctl knows'
+        return `${o.type}: ${takes}, ${o.viommu ? `vIOMMU ${o.viommu.name}` : 'no vIOMMU type'}`
+      },
+    )
+    const offer = info && nestingOffer(info)
+    const noParent = `needs a nest-parent HWPT${offer?.cannot ? `: ${offer.cannot}` : ''}`
+    let viommu: number | undefined
+    if (!offer?.viommu)
+      log.skip(
+        'allocate a vIOMMU',
+        'IOMMU_VIOMMU_ALLOC',
+        offer
+          ? `the 7.2 uAPI has no vIOMMU type for ${offer.type} (IOMMU_VIOMMU_TYPE_ARM_SMMUV3, _TEGRA241_CMDQV)`
+          : 'needs the hardware info',
+      )
+    else if (nestParent === undefined) log.skip('allocate a vIOMMU', 'IOMMU_VIOMMU_ALLOC', noParent)
+    else {
+      const type = offer.viommu.type
+      viommu = log.attempt(
+        `allocate a vIOMMU (${offer.viommu.name})`,
+        'IOMMU_VIOMMU_ALLOC',
+        () => iommufd.viommuAlloc(devId, nestParent, type).id,
+        (id) => `viommu ${id} on hwpt ${nestParent}`,
+      )
+      if (viommu !== undefined) log.undo('viommu', destroy('vIOMMU', viommu))
+    }
+    const data = offer?.nestedData
+    const on = data?.onViommu ? viommu : nestParent
+    if (!data)
+      log.skip(
+        'allocate a nested HWPT',
+        'IOMMU_HWPT_ALLOC',
+        offer ? `iommuctl knows no nested data for ${offer.type}` : 'needs the hardware info',
+      )
+    else if (on === undefined)
+      log.skip(
+        `allocate a nested HWPT (${data.name})`,
+        'IOMMU_HWPT_ALLOC',
+        data.onViommu && nestParent !== undefined ? 'needs a vIOMMU' : noParent,
+      )
+    else {
+      const nested = log.attempt(
+        `allocate a nested HWPT (${data.name})`,
+        'IOMMU_HWPT_ALLOC',
+        () => iommufd.hwptAlloc(devId, on, 0, {type: data.type, bytes: data.bytes}),
+        (h) => `hwpt ${h} on ${data.onViommu ? 'viommu' : 'hwpt'} ${on}`,
+      )
+      if (nested !== undefined) log.undo('nested HWPT', destroy('nested HWPT', nested))
+    }
   }
 
   function destroy(what: string, id: number): Undo {

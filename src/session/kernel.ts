@@ -24,6 +24,7 @@ export type KernelIommufd = Pick<
   | 'invalidate'
   | 'viommuAlloc'
   | 'vdeviceAlloc'
+  | 'hwInfo'
   | 'destroy'
   | 'close'
 >

@@ -43,7 +43,7 @@ import assert from 'node:assert/strict'
 
 import {IommuctlError} from '../../src/errors.js'
 import {explained} from '../../src/session/engine.js'
-import type {InvalidateRequest, IovaRange, MapRequest, UserData} from '../../src/iommufd/iommufd.js'
+import type {HwInfo, InvalidateRequest, IovaRange, MapRequest, UserData} from '../../src/iommufd/iommufd.js'
 import {PartialSyscallError, SyscallError} from '../../src/native/errors.js'
 import * as T from '../../src/native/uapi/iommufd-test.js'
 import * as U from '../../src/native/uapi/iommufd.js'
@@ -60,29 +60,40 @@ const KNOWN_HWPT_FLAGS =
  * (offsetofend of the member iommu_copy_struct_from_user names), and the invalidation type its
  * HWPTs take, with the per-entry rule of the driver's cache_invalidate_user.
  */
-const NESTED: Record<number, {size: number; min: number; invalidate: number; entry: (b: Buffer) => number}> =
-  {
-    [T.IOMMU_HWPT_DATA_SELFTEST]: {
-      size: T.iommu_hwpt_selftest.size,
-      min: T.iommu_hwpt_selftest.offsetOfEnd('iotlb'),
-      invalidate: T.IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
-      entry: (b) => {
-        const e = T.iommu_hwpt_invalidate_selftest.decode(b)
-        if (e.flags & ~T.IOMMU_TEST_INVALIDATE_FLAG_ALL) return E.EOPNOTSUPP
-        return e.iotlb_id > T.MOCK_NESTED_DOMAIN_IOTLB_ID_MAX ? E.EINVAL : 0
-      },
+const NESTED: Record<
+  number,
+  {size: number; min: number; invalidate: number; entry: (b: Buffer) => number; viommuOnly?: boolean}
+> = {
+  [T.IOMMU_HWPT_DATA_SELFTEST]: {
+    size: T.iommu_hwpt_selftest.size,
+    min: T.iommu_hwpt_selftest.offsetOfEnd('iotlb'),
+    invalidate: T.IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
+    entry: (b) => {
+      const e = T.iommu_hwpt_invalidate_selftest.decode(b)
+      if (e.flags & ~T.IOMMU_TEST_INVALIDATE_FLAG_ALL) return E.EOPNOTSUPP
+      return e.iotlb_id > T.MOCK_NESTED_DOMAIN_IOTLB_ID_MAX ? E.EINVAL : 0
     },
-    [U.IOMMU_HWPT_DATA_VTD_S1]: {
-      size: U.iommu_hwpt_vtd_s1.size,
-      min: U.iommu_hwpt_vtd_s1.offsetOfEnd('__reserved'),
-      invalidate: U.IOMMU_HWPT_INVALIDATE_DATA_VTD_S1,
-      entry: (b) => {
-        const e = U.iommu_hwpt_vtd_s1_invalidate.decode(b)
-        if (e.flags & ~U.IOMMU_VTD_INV_FLAGS_LEAF || e.__reserved) return E.EOPNOTSUPP
-        return e.addr % PAGE || (e.npages === U64_MAX && e.addr) ? E.EINVAL : 0
-      },
+  },
+  [U.IOMMU_HWPT_DATA_VTD_S1]: {
+    size: U.iommu_hwpt_vtd_s1.size,
+    min: U.iommu_hwpt_vtd_s1.offsetOfEnd('__reserved'),
+    invalidate: U.IOMMU_HWPT_INVALIDATE_DATA_VTD_S1,
+    entry: (b) => {
+      const e = U.iommu_hwpt_vtd_s1_invalidate.decode(b)
+      if (e.flags & ~U.IOMMU_VTD_INV_FLAGS_LEAF || e.__reserved) return E.EOPNOTSUPP
+      return e.addr % PAGE || (e.npages === U64_MAX && e.addr) ? E.EINVAL : 0
     },
-  }
+  },
+  // arm-smmu-v3-iommufd.c arm_vsmmu_alloc_domain_nested: made on a vIOMMU only; its caches are
+  // invalidated through the vIOMMU, so the nested HWPT takes no invalidation of its own.
+  [U.IOMMU_HWPT_DATA_ARM_SMMUV3]: {
+    size: U.iommu_hwpt_arm_smmuv3.size,
+    min: U.iommu_hwpt_arm_smmuv3.offsetOfEnd('ste'),
+    invalidate: -1,
+    entry: () => E.EOPNOTSUPP,
+    viommuOnly: true,
+  },
+}
 
 export interface FakeDeviceSpec {
   bdf: string
@@ -94,6 +105,8 @@ export interface FakeDeviceSpec {
   nestedData?: number[]
   /** vIOMMU types its IOMMU's driver offers (IOMMU_VIOMMU_TYPE_*). */
   viommuTypes?: number[]
+  /** What IOMMU_GET_HW_INFO answers for it: the type and its data; IOMMU_HW_INFO_TYPE_NONE unless said. */
+  hwInfo?: {type: number; data: Buffer}
   /** Its reserved regions (the MSI window...), taken out of an IOAS it is attached to. */
   reserved?: IovaRange[]
   /**
@@ -490,7 +503,8 @@ export class FakeIommufd implements KernelIommufd {
     if (parent.auto || parent.nested || !(parent.flags & U.IOMMU_HWPT_ALLOC_NEST_PARENT))
       throw new SyscallError(op, E.EINVAL)
     const type = NESTED[data.type]
-    if (!type || !spec.nestedData.includes(data.type)) throw new SyscallError(op, E.EOPNOTSUPP)
+    if (!type || !spec.nestedData.includes(data.type) || (type.viommuOnly && pt.kind !== 'viommu'))
+      throw new SyscallError(op, E.EOPNOTSUPP)
     if (data.bytes.length < type.min) throw new SyscallError(op, E.EINVAL)
     if (data.bytes.subarray(type.size).some((b) => b !== 0)) throw new SyscallError(op, E.E2BIG)
     this.k.accept(`alloc nested hwpt on ${pt.kind} ${ptId}`, op)
@@ -538,6 +552,19 @@ export class FakeIommufd implements KernelIommufd {
     const id = this.add({kind: 'viommu', hwpt: hwptId, iommu: spec.iommu ?? 'iommu0', virtIds: new Map()})
     this.k.log[this.k.log.length - 1] = `alloc viommu ${id} on hwpt ${hwptId}`
     return {id, data: data ?? Buffer.alloc(0)}
+  }
+
+  /** IOMMU_GET_HW_INFO (device.c iommufd_get_hw_info): a bound device's IOMMU, ENOENT for anything else. */
+  hwInfo(devId: number): HwInfo {
+    const op = 'IOMMU_GET_HW_INFO'
+    const spec = this.spec(devId, op)
+    this.k.accept(`hw info of ${spec.bdf}`, op)
+    const info = spec.hwInfo ?? {type: U.IOMMU_HW_INFO_TYPE_NONE, data: Buffer.alloc(0)}
+    return {
+      ...info,
+      capabilities: spec.dirtyTracking ? BigInt(U.IOMMU_HW_CAP_DIRTY_TRACKING) : 0n,
+      maxPasidLog2: 0,
+    }
   }
 
   vdeviceAlloc(viommuId: number, devId: number, virtId: bigint): number {

@@ -7,7 +7,7 @@ import * as os from 'node:os'
 import {describe, it} from 'node:test'
 
 import {runProbe} from '../../src/model/probe.js'
-import {IOMMU_HWPT_DATA_VTD_S1} from '../../src/native/uapi/iommufd.js'
+import * as U from '../../src/native/uapi/iommufd.js'
 import {FakeKernel} from '../helpers/fake-kernel.js'
 
 const E = os.constants.errno
@@ -23,11 +23,14 @@ const lines = (steps: {step: string; result: string; errno: string | null}[]) =>
 /** The calls the kernel took after the last map or HWPT: the teardown, in order. */
 const teardown = (k: FakeKernel) => k.log.slice(k.log.findIndex((l) => l.startsWith('detach')))
 
-/** An IOMMU that offers nesting (VT-d stage-1 data, as QEMU's intel-iommu with x-flts=on). */
-const NESTING = {nestedData: [IOMMU_HWPT_DATA_VTD_S1]}
+/**
+ * An IOMMU that offers nesting (VT-d stage-1 data, as a host VT-d with ecap.NEST does; QEMU's
+ * intel-iommu never sets NEST, with or without x-flts: hw/i386/intel_iommu.c vtd_cap_init).
+ */
+const NESTING = {nestedData: [U.IOMMU_HWPT_DATA_VTD_S1]}
 
 describe('probe over the kernel interface', () => {
-  it('an IOMMU without nesting (QEMU VT-d without x-flts): the nest-parent HWPT is unsupported, not a failure', () => {
+  it('an IOMMU without nesting (QEMU VT-d): the nest-parent HWPT is unsupported, not a failure', () => {
     const k = new FakeKernel([{bdf: DEV}])
     const record = runProbe(k, DEV)
     assert.equal(record.ok, true)
@@ -156,5 +159,124 @@ describe('probe over the kernel interface', () => {
     const k = new FakeKernel([])
     assert.throws(() => runProbe(k, DEV), {code: 'NO_SUCH_DEVICE'})
     assert.deepEqual(k.log, [])
+  })
+})
+
+// IOMMU_GET_HW_INFO data as the drivers fill it. VT-d: ecap bits from drivers/iommu/intel/iommu.h
+// (SMTS 43, SLTS 46, NEST 26), cap.CM bit 7. SMMUv3: IDR0 S1P bit 1, S2P bit 0, COHACC bit 4.
+const vtdInfo = (ecap: bigint, cap = 0n) => ({
+  type: U.IOMMU_HW_INFO_TYPE_INTEL_VTD,
+  data: U.iommu_hw_info_vtd.encode({flags: 0, cap_reg: cap, ecap_reg: ecap}),
+})
+const SMTS = 1n << 43n
+const SLTS = 1n << 46n
+const NEST = 1n << 26n
+const CM = 1n << 7n
+const smmuInfo = (idr0: number, iidr = 0) => ({
+  type: U.IOMMU_HW_INFO_TYPE_ARM_SMMUV3,
+  data: U.iommu_hw_info_arm_smmuv3.encode({flags: 0, idr: [idr0, 16, 0, 0, 0, 0x14], iidr, aidr: 1}),
+})
+const nestingSteps = (steps: {step: string; result: string; errno: string | null}[]) =>
+  lines(steps.filter((s) => /nest|vIOMMU|hardware info/.test(s.step)))
+
+describe('probe --nested over the kernel interface', () => {
+  it("QEMU's VT-d: no nest parent, and the registers say why (ecap.NEST 0, an emulated unit)", () => {
+    const k = new FakeKernel([{bdf: DEV, hwInfo: vtdInfo(SMTS | SLTS, CM)}])
+    const record = runProbe(k, DEV, {nested: true})
+    assert.equal(record.ok, true, 'nesting not offered is not a failure')
+    assert.deepEqual(nestingSteps(record.steps), [
+      'unsupported allocate a nest-parent HWPT (EOPNOTSUPP)',
+      "ok read the IOMMU's hardware info",
+      'skipped allocate a vIOMMU',
+      'skipped allocate a nested HWPT (vtd-s1)',
+    ])
+    const step = (name: string) => record.steps.find((s) => s.step === name)!
+    assert.equal(
+      step("read the IOMMU's hardware info").detail,
+      'intel-vtd: nested data vtd-s1, no vIOMMU type',
+    )
+    assert.match(step('allocate a vIOMMU').detail, /no vIOMMU type for intel-vtd/)
+    assert.match(
+      step('allocate a nested HWPT (vtd-s1)').detail,
+      /^needs a nest-parent HWPT: the VT-d unit has no nested translation \(ecap\.NEST 0\)\. cap\.CM is set.*QEMU's intel-iommu never sets ecap\.NEST.*x-flts=on/,
+    )
+    assert.deepEqual(k.leftovers(), nothingLeft)
+  })
+
+  it('a VT-d in legacy mode: nesting needs scalable mode', () => {
+    const k = new FakeKernel([{bdf: DEV, hwInfo: vtdInfo(0n)}])
+    const record = runProbe(k, DEV, {nested: true})
+    const nested = record.steps.find((s) => s.step === 'allocate a nested HWPT (vtd-s1)')!
+    assert.match(nested.detail, /legacy mode \(ecap\.SMTS 0\): nesting needs scalable mode/)
+  })
+
+  it('a VT-d with nesting: a nested HWPT on the nest parent, destroyed before it', () => {
+    const k = new FakeKernel([{bdf: DEV, hwInfo: vtdInfo(SMTS | SLTS | NEST), ...NESTING}])
+    const record = runProbe(k, DEV, {nested: true})
+    assert.equal(record.ok, true)
+    assert.deepEqual(nestingSteps(record.steps), [
+      'ok allocate a nest-parent HWPT',
+      "ok read the IOMMU's hardware info",
+      'skipped allocate a vIOMMU',
+      'ok allocate a nested HWPT (vtd-s1)',
+      'ok destroy the nested HWPT',
+      'ok destroy the nest-parent HWPT',
+    ])
+    // Objects: IOAS 1, device 2, HWPTs 3 (auto) 4 5 (nest parent); the nested one is 6, on 5.
+    assert.ok(k.log.includes('alloc nested hwpt 6 on hwpt 5'), k.log.join('\n'))
+    assert.deepEqual(teardown(k).slice(0, 3), [`detach ${DEV}`, 'destroy hwpt 6', 'destroy hwpt 5'])
+    assert.deepEqual(k.leftovers(), nothingLeft)
+  })
+
+  it('an SMMUv3 with both stages: a vIOMMU on the nest parent, a nested HWPT on the vIOMMU, torn down in reverse', () => {
+    const k = new FakeKernel([
+      {
+        bdf: DEV,
+        hwInfo: smmuInfo((1 << 0) | (1 << 1) | (1 << 4)),
+        nestedData: [U.IOMMU_HWPT_DATA_ARM_SMMUV3],
+        viommuTypes: [U.IOMMU_VIOMMU_TYPE_ARM_SMMUV3],
+      },
+    ])
+    const record = runProbe(k, DEV, {nested: true})
+    assert.equal(record.ok, true)
+    assert.deepEqual(nestingSteps(record.steps), [
+      'ok allocate a nest-parent HWPT',
+      "ok read the IOMMU's hardware info",
+      'ok allocate a vIOMMU (arm-smmuv3)',
+      'ok allocate a nested HWPT (arm-smmuv3)',
+      'ok destroy the nested HWPT',
+      'ok destroy the vIOMMU',
+      'ok destroy the nest-parent HWPT',
+    ])
+    assert.ok(k.log.includes('alloc viommu 6 on hwpt 5'), k.log.join('\n'))
+    assert.ok(k.log.includes('alloc nested hwpt 7 on viommu 6'), k.log.join('\n'))
+    assert.deepEqual(teardown(k).slice(0, 4), [
+      `detach ${DEV}`,
+      'destroy hwpt 7',
+      'destroy viommu 6',
+      'destroy hwpt 5',
+    ])
+    assert.deepEqual(k.leftovers(), nothingLeft)
+  })
+
+  it('an Arm MMU-700 has both stages, but the kernel turns nesting off for its errata: probe says so', () => {
+    const mmu700 = ((0x487 << 20) | (1 << 16) | 0x43b) >>> 0
+    const k = new FakeKernel([{bdf: DEV, hwInfo: smmuInfo((1 << 0) | (1 << 1) | (1 << 4), mmu700)}])
+    const record = runProbe(k, DEV, {nested: true})
+    assert.equal(record.ok, true)
+    const viommu = record.steps.find((s) => s.step === 'allocate a vIOMMU')!
+    assert.equal(viommu.result, 'skipped')
+    assert.match(
+      viommu.detail,
+      /needs a nest-parent HWPT: the kernel turns nesting off on the Arm MMU-700 r1p0/,
+    )
+    assert.deepEqual(k.leftovers(), nothingLeft)
+  })
+
+  it('without --nested, no hardware info is read and no vIOMMU tried', () => {
+    const k = new FakeKernel([{bdf: DEV, hwInfo: vtdInfo(SMTS | SLTS | NEST), ...NESTING}])
+    const record = runProbe(k, DEV)
+    assert.ok(!record.steps.some((s) => /hardware info|vIOMMU|nested HWPT/.test(s.step)))
+    assert.ok(!k.log.some((l) => l.startsWith('hw info')))
   })
 })

@@ -46,6 +46,7 @@ describe('VM: hw-info and probe against the kernel', () => {
 run hwinfo node bin/run.js hw-info ${E1000E} --json
 run c /run/share/hwinfo /dev/vfio/devices/vfio0
 run probe node bin/run.js probe ${E1000E} --json
+run nested node bin/run.js probe ${E1000E} --nested --json
 run again /run/share/hwinfo /dev/vfio/devices/vfio0
 run driver readlink /sys/bus/pci/devices/${E1000E}/driver`,
       )
@@ -87,6 +88,31 @@ run driver readlink /sys/bus/pci/devices/${E1000E}/driver`,
       )
       assert.match(step('attach PASID 1 to the HWPT').detail, /no PASID capability/)
       assert.equal(record.ok, true)
+
+      // --nested on QEMU's VT-d: the kernel refuses the nest parent (intel/iommu.c
+      // nested_supported: ecap.NEST), and the hardware info read in the same run says why.
+      const nested = read('nested')
+      assert.equal(nested.rc, 0, nested.err)
+      const n = JSON.parse(nested.out)
+      assertMatchesSchema('probe', n)
+      const nstep = (name: string) => n.steps.find((s: {step: string}) => s.step === name)
+      assert.deepEqual(
+        [nstep('allocate a nest-parent HWPT').result, nstep('allocate a nest-parent HWPT').errno],
+        ['unsupported', 'EOPNOTSUPP'],
+      )
+      assert.equal(
+        nstep("read the IOMMU's hardware info").detail,
+        'intel-vtd: nested data vtd-s1, no vIOMMU type',
+      )
+      // tool.vtd is this unit's hw-info from above: ecap without NEST, cap with CM.
+      assert.equal(tool.vtd.ecapFields.nest, false)
+      assert.equal(tool.vtd.capFields.cm, true)
+      assert.equal(nstep('allocate a vIOMMU').result, 'skipped')
+      assert.match(
+        nstep('allocate a nested HWPT (vtd-s1)').detail,
+        /^needs a nest-parent HWPT: the VT-d unit has no nested translation \(ecap\.NEST 0\)\. cap\.CM is set/,
+      )
+      assert.equal(n.ok, true)
       assert.equal(read('again').rc, 0, 'the device binds again after probe: nothing was left open')
       assert.match(read('driver').out, /vfio-pci\n$/)
     },
