@@ -18,7 +18,14 @@ const into = (...dirs) => `^\\.\\.?/(?:[^'"]*/)?(?:${dirs.join('|')})(?:/|$)`
  * no-restricted-imports (static imports and exports, type-only too) and no-restricted-syntax
  * (import() of the same names) for one layer.
  */
-function restrict({ffi = true, commands = true, presentation = true, paths = [], patterns = []}) {
+function restrict({
+  ffi = true,
+  commands = true,
+  presentation = true,
+  paths = [],
+  patterns = [],
+  syntax = [],
+}) {
   const allPaths = [...paths]
   const allPatterns = [...patterns]
   if (ffi) allPaths.push({name: 'ffi-rs', message: FFI})
@@ -34,9 +41,20 @@ function restrict({ffi = true, commands = true, presentation = true, paths = [],
   ]
   return {
     'no-restricted-imports': ['error', {paths: allPaths, patterns: allPatterns}],
-    'no-restricted-syntax': ['error', ...dynamic],
+    'no-restricted-syntax': ['error', ...dynamic, ...syntax],
   }
 }
+
+const SHARED_PROCESS =
+  'Unit and fixture test files may share one process (scripts/test-runner.js --test-groups): leave process.env, the working directory and process handlers alone; give a child its own env.'
+/** What a test file must not do to the process it may share with other test files. */
+const sharedProcess = [
+  "AssignmentExpression[left.object.object.name='process'][left.object.property.name='env']",
+  "AssignmentExpression[left.object.name='process'][left.property.name='env']",
+  "UnaryExpression[operator='delete'][argument.object.object.name='process'][argument.object.property.name='env']",
+  "CallExpression[callee.object.name='Object'][callee.property.name='assign'][arguments.0.object.name='process'][arguments.0.property.name='env']",
+  "CallExpression[callee.object.name='process'][callee.property.name=/^(chdir|umask|on|once|addListener|prependListener|prependOnceListener)$/]",
+].map((selector) => ({selector, message: SHARED_PROCESS}))
 
 export default tseslint.config(
   {ignores: ['dist/', 'node_modules/', 'test/fixtures/']},
@@ -116,6 +134,11 @@ export default tseslint.config(
         },
       ],
     }),
+  },
+  {
+    // Test files that scripts/test-runner.js may run several to a process.
+    files: ['test/unit/**', 'test/fixture/**'],
+    rules: restrict({syntax: sharedProcess}),
   },
   {
     // The native layer itself.

@@ -6,7 +6,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import {after, describe, it} from 'node:test'
 
-import {requireBuilt, staleDist} from '../helpers/cli.js'
+import {fixtureTree, iommuctl, requireBuilt, staleDist} from '../helpers/cli.js'
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'iommuctl-cli-helper-'))
 after(() => fs.rmSync(tmp, {recursive: true, force: true}))
@@ -47,5 +47,19 @@ describe('the CLI helper never runs a stale dist/', () => {
     const repo = checkout('fresh', 2_000, 1_000)
     assert.equal(staleDist(repo), null)
     assert.doesNotThrow(() => requireBuilt(repo))
+  })
+})
+
+describe('the CLI worker runs each command as a fresh process would', () => {
+  it('a command after a --help in the same worker still finds its command', async () => {
+    // oclif's run() rebuilt its Config from the one the worker kept, and after a --help run it
+    // answered "command devices:restore not found" (found when test files shared a worker).
+    const help = await iommuctl(['devices', 'restore', '--help'])
+    assert.equal(help.status, 0, help.stderr)
+    const r = await iommuctl(['devices', '--root', fixtureTree('intel'), '--json'])
+    assert.equal(r.status, 0, r.stderr)
+    assert.ok(JSON.parse(r.stdout).length > 0)
+    const again = await iommuctl(['devices', 'restore', '--help'])
+    assert.equal(again.stdout, help.stdout)
   })
 })

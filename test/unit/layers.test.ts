@@ -96,4 +96,23 @@ describe('eslint: layer rules', () => {
     await refused('src/session/apply.ts', dynamic('../commands/apply.js'), /Nothing imports src\/commands\//)
     await allowed('src/commands/devices/index.ts', imports('../../base-command.js'))
   })
+
+  it('keep unit and fixture test files fit to share a process: no process.env, cwd or handlers', async () => {
+    const shared = /may share one process/
+    for (const file of ['test/unit/x.test.ts', 'test/fixture/x.test.ts']) {
+      await refused(file, `process.env.IOMMUCTL_X = '1'\n`, shared)
+      await refused(file, `delete process.env.HOME\n`, shared)
+      await refused(file, `Object.assign(process.env, {A: '1'})\n`, shared)
+      await refused(file, `process.env = {}\n`, shared)
+      await refused(file, `process.chdir('/')\n`, shared)
+      await refused(file, `process.on('exit', () => undefined)\n`, shared)
+      await refused(file, `process.once('SIGTERM', () => undefined)\n`, shared)
+      // Reading the environment, and a child's own env, are fine.
+      await allowed(file, `export const tier = process.env.IOMMUCTL_TEST_TIER\n`)
+      await allowed(file, `export const env = {...process.env, A: '1'}\n`)
+    }
+    // The VM tier and the helpers run one file to a process.
+    await allowed('test/vm/x.test.ts', `process.on('exit', () => undefined)\n`)
+    await allowed('test/helpers/x.ts', `process.once('exit', () => undefined)\n`)
+  })
 })
