@@ -14,6 +14,7 @@ import {spawn} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
+import {fileURLToPath} from 'node:url'
 
 const LONGEST_FIRST = [
   'test/vm/session.test.ts',
@@ -49,7 +50,7 @@ function longestFirst(args) {
 }
 
 const trees = fs.mkdtempSync(path.join(os.tmpdir(), 'iommuctl-fixture-trees-'))
-const runner = path.join(path.dirname(new URL(import.meta.url).pathname), 'test-runner.js')
+const runner = fileURLToPath(new URL('test-runner.js', import.meta.url))
 const child = spawn(process.execPath, ['--import', 'tsx', runner, ...longestFirst(process.argv.slice(2))], {
   stdio: 'inherit',
   env: {...process.env, IOMMUCTL_FIXTURE_TREES: trees},

@@ -71,7 +71,7 @@ export function readHwInfo(loc: VfioLocation): HwInfoRecord {
   }
 }
 
-/** The type's name and its registers decoded (VT-d, SMMUv3, AMD), as `hw-info` shows them. */
+/** The registers in IOMMU_GET_HW_INFO's data, decoded (VT-d, SMMUv3, AMD), as `hw-info` shows them. */
 export function decodeData(info: HwInfo): Pick<HwInfoRecord, 'vtd' | 'smmuv3' | 'amd'> {
   const out: Pick<HwInfoRecord, 'vtd' | 'smmuv3' | 'amd'> = {vtd: null, smmuv3: null, amd: null}
   if (info.type === U.IOMMU_HW_INFO_TYPE_INTEL_VTD && info.data.length >= U.iommu_hw_info_vtd.size) {

@@ -181,17 +181,15 @@ export function runProbe(kernel: Kernel, bdf: string, opts: {nested?: boolean} =
    * the registers say why, when they can.
    */
   function probeNesting(devId: number, nestParent: number | undefined): void {
-    const info = log.attempt(
+    const offer = log.attempt(
       "read the IOMMU's hardware info",
       'IOMMU_GET_HW_INFO',
-      () => iommufd.hwInfo(devId),
-      (i) => {
-        const o = nestingOffer(i)
+      () => nestingOffer(iommufd.hwInfo(devId)),
+      (o) => {
         const takes = o.nestedData ? `nested data ${o.nestedData.name}` : 'no nested data type iommuctl knows'
         return `${o.type}: ${takes}, ${o.viommu ? `vIOMMU ${o.viommu.name}` : 'no vIOMMU type'}`
       },
     )
-    const offer = info && nestingOffer(info)
     const noParent = `needs a nest-parent HWPT${offer?.cannot ? `: ${offer.cannot}` : ''}`
     let viommu: number | undefined
     if (!offer?.viommu)

@@ -12,11 +12,11 @@ const {Config, flush, handle, run} = await import('@oclif/core')
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const BIN = path.join(REPO, 'bin/run.js')
-// Loaded for the first command, to pay for the modules before the worker says it is ready; each
-// command then gets a Config of its own (3-5 ms). run(args, config) builds a new Config from the
-// one it is given and reuses its plugin objects, and after a `--help` run a reused one answered
-// the next command with "command devices:restore not found" (test/fixture/configure.test.ts's
-// --help case, then session.test.ts's restore, in one worker).
+// Loaded once here to pay for the modules before the worker says it is ready; each command then
+// gives run() the root, and run() loads a Config of its own (3-5 ms). Handed a Config instead,
+// run() builds a new one from it that reuses its plugin objects, and after a `--help` run a reused
+// one answered the next command with "command devices:restore not found"
+// (test/fixture/configure.test.ts's --help case, then session.test.ts's restore, in one worker).
 await Config.load(REPO)
 const realExit = process.exit.bind(process)
 // Each --root FILE.tar.gz registers a clean-up on exit (src/host.ts); a worker runs many.
@@ -49,7 +49,7 @@ async function invoke(args) {
     exited ??= code ?? process.exitCode ?? 0
   }
   try {
-    await run(args, await Config.load(REPO))
+    await run(args, REPO)
     await flush()
   } catch (error) {
     await handle(error)
