@@ -149,7 +149,7 @@ export function nestingOffer(info: HwInfo): NestingOffer {
     const {idr0, implementation} = data.smmuv3
     let cannot: string | null = null
     if (!idr0.s1p || !idr0.s2p)
-      cannot = `the SMMUv3 has ${idr0.s1p ? 'stage 1' : 'stage 2'} only (IDR0 S1P ${Number(idr0.s1p)}, S2P ${Number(idr0.s2p)}): nesting needs both.`
+      cannot = `the SMMUv3 has ${idr0.s1p ? 'stage 1 only' : idr0.s2p ? 'stage 2 only' : 'no translation stage'} (IDR0 S1P ${Number(idr0.s1p)}, S2P ${Number(idr0.s2p)}): nesting needs both.`
     else if (!smmuV3Features(data.smmuv3).nesting)
       cannot = `the kernel turns nesting off on the ${implementation.implementerName} ${implementation.productName} r${implementation.variant}p${implementation.revision} for its errata (arm_smmu_device_iidr_probe).`
     // An STE with V clear: arm_smmu_validate_vste() makes it an abort STE, which the kernel takes.

@@ -273,6 +273,19 @@ describe('probe --nested over the kernel interface', () => {
     assert.deepEqual(k.leftovers(), nothingLeft)
   })
 
+  it('an SMMUv3 with one stage, or none: the nest parent is refused and probe names what is missing', () => {
+    for (const [idr0, says] of [
+      [(1 << 1) | (1 << 4), /has stage 1 only \(IDR0 S1P 1, S2P 0\)/],
+      [(1 << 0) | (1 << 4), /has stage 2 only \(IDR0 S1P 0, S2P 1\)/],
+      [1 << 4, /has no translation stage \(IDR0 S1P 0, S2P 0\)/],
+    ] as const) {
+      const k = new FakeKernel([{bdf: DEV, hwInfo: smmuInfo(idr0)}])
+      const record = runProbe(k, DEV, {nested: true})
+      assert.match(record.steps.find((s) => s.step === 'allocate a vIOMMU')!.detail, says)
+      assert.deepEqual(k.leftovers(), nothingLeft)
+    }
+  })
+
   it('without --nested, no hardware info is read and no vIOMMU tried', () => {
     const k = new FakeKernel([{bdf: DEV, hwInfo: vtdInfo(SMTS | SLTS | NEST), ...NESTING}])
     const record = runProbe(k, DEV)
