@@ -18,10 +18,10 @@ import {
   variantDriver,
 } from './drivers.js'
 import {Interlock, InterlockFacts} from './interlocks.js'
-import {Journal, JournalDomainType} from './journal.js'
+import {Journal, JournalCount, JournalDomainType} from './journal.js'
 import {Step} from '../step.js'
 import {DriverState, readDriverState, requireWritable, sameState, SysfsHost} from './mover.js'
-import {Change, planSteps, Transaction} from './transaction.js'
+import {Change, numVfsPath, planSteps, poolPath, Transaction} from './transaction.js'
 
 /** One device in a plan: where it is, where it goes, and why it is in the plan. */
 export interface DeviceChange {
@@ -198,10 +198,11 @@ export class Changer {
   requireNoInterrupted(): void {
     const left = this.journal.interrupted()
     const groups = this.journal.interruptedGroups()
-    if (left.length || groups.length) {
+    const counts = this.journal.interruptedCounts()
+    if (left.length || groups.length || counts.length) {
       throw new IommuctlError(
         'INTERRUPTED',
-        `An earlier iommuctl run was interrupted and left ${[...left, ...groups.map((g) => `group ${g}`)].join(', ')} half-changed.`,
+        `An earlier iommuctl run was interrupted and left ${[...left, ...groups.map((g) => `group ${g}`), ...counts].join(', ')} half-changed.`,
         {path: this.journal.file, suggestion: 'Run `iommuctl devices restore` to put them back first.'},
       )
     }
@@ -574,7 +575,12 @@ export function restore(root: Root, bdfs: string[], opts: ChangeOptions): Change
     const todo = devices.filter((c) => c.changes)
     const fixed = repairs.filter((r) => r.change.from !== r.change.to).map((r) => r.change.group)
     const groupWords = fixed.length ? `the type of group ${fixed.join(', ')}` : ''
-    const both = (devicesWords: string) => [groupWords, devicesWords].filter(Boolean).join(' and ')
+    const counts = countRepairs(ch)
+    const countWords = counts
+      .filter((c) => c.from !== c.to)
+      .map((c) => `${c.kind === 'sriov' ? `the VF count of ${c.bdf}` : c.path} (${c.from} → ${c.to})`)
+    const both = (devicesWords: string) =>
+      [groupWords, devicesWords, ...countWords].filter(Boolean).join(' and ')
     return ch.execute({
       devices,
       changes: [
@@ -589,6 +595,7 @@ export function restore(root: Root, bdfs: string[], opts: ChangeOptions): Change
           r.change,
         ]),
         ...giveBacks,
+        ...counts,
       ],
       none: devices.length
         ? `Nothing to do: ${devices.map((c) => c.bdf).join(', ')} already as recorded.`
@@ -601,6 +608,29 @@ export function restore(root: Root, bdfs: string[], opts: ChangeOptions): Change
   } finally {
     ch.close()
   }
+}
+
+/**
+ * VF counts and hugepage pools a killed run left changed, each back to the count it had; after
+ * the give-backs, so that a VF is given back before its PF's count takes it away.
+ */
+function countRepairs(ch: Changer): (Change & {kind: 'sriov' | 'hugepages'})[] {
+  const now = (path: string, was: number) => {
+    const text = ch.root.readText(path)
+    return text === null ? was : Number(text)
+  }
+  const mine = ([, c]: [string, JournalCount]) => c.pendingPid !== process.pid
+  return [
+    ...Object.entries(ch.journal.data.vfs ?? {})
+      .filter(mine)
+      .map(([bdf, c]) => ({kind: 'sriov' as const, bdf, from: now(numVfsPath(bdf), c.from), to: c.from})),
+    ...Object.entries(ch.journal.data.hugepages ?? {})
+      .filter(mine)
+      .map(([pool, c]) => {
+        const path = poolPath(pool)
+        return {kind: 'hugepages' as const, path, from: now(path, c.from), to: c.from}
+      }),
+  ]
 }
 
 /**

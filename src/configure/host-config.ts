@@ -9,6 +9,7 @@ import {readDocument} from '../session/plan.js'
 import {BDF_PATTERN, GROUPS_DIR} from '../sysfs/inventory.js'
 import {Root} from '../sysfs/root.js'
 import {DriverName, JournalDomainType} from './journal.js'
+import {poolPath} from './transaction.js'
 
 /** Where `host apply` and `host status` read the desired state unless --config names a file. */
 export const DEFAULT_HOST_CONFIG = '/etc/iommuctl/host.yaml'
@@ -285,7 +286,7 @@ export function resolveConfig(root: Root, config: LoadedConfig): Desired {
     const bytes = SIZE_PATTERN.test(h.size) ? parseSize(h.size) : 0n
     const dir =
       h.node === undefined ? '/sys/kernel/mm/hugepages' : `/sys/devices/system/node/node${h.node}/hugepages`
-    const pool = `${dir}/hugepages-${bytes / 1024n}kB/nr_hugepages`
+    const pool = poolPath(`${h.node === undefined ? '' : `node${h.node}/`}hugepages-${bytes / 1024n}kB`)
     if (bytes % 1024n !== 0n || root.readText(pool) === null) {
       const sizes = root.list(dir).filter((n) => /^hugepages-\d+kB$/.test(n))
       throw bad(

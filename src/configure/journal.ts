@@ -82,6 +82,32 @@ export interface JournalMdev {
 }
 
 /**
+ * A hugepage pool as the journal names it: its size's directory, under a NUMA node's or not
+ * (poolPath in transaction.ts makes the nr_hugepages path of it).
+ * @pattern ^(node(0|[1-9][0-9]{0,3})/)?hugepages-[1-9][0-9]{0,9}kB$
+ */
+export type PoolName = string
+
+/**
+ * A VF count or a number of hugepages.
+ * @asType integer
+ * @minimum 0
+ * @maximum 1099511627776
+ */
+export type Count = number
+
+/**
+ * A PF's VF count or a hugepage pool's size a run is changing: what to put back if it dies. VFs
+ * and pools last one boot, so a run that finished (or rolled back) leaves no entry.
+ */
+export interface JournalCount {
+  from: Count
+  by: JournalCommand
+  at: JournalTime
+  pendingPid: Pid
+}
+
+/**
  * The journal file (schemas/journal.json). Its keys and values become sysfs paths and the
  * values written to them, so it is checked as strictly as command-line input when read.
  */
@@ -91,6 +117,10 @@ export interface JournalData {
   groups: Record<GroupId, JournalGroup>
   /** Absent in journals written before mdevs were journalled. */
   mdevs?: Record<MdevUuid, JournalMdev>
+  /** VF counts (sriov_numvfs) by PF; absent when none is being changed. */
+  vfs?: Record<Bdf, JournalCount>
+  /** Hugepage pools' sizes (nr_hugepages); absent when none is being changed. */
+  hugepages?: Record<PoolName, JournalCount>
 }
 
 /**
@@ -219,6 +249,19 @@ export class Journal {
       .filter(([, g]) => g.pendingPid !== process.pid && !isAlive(g.pendingPid))
       .map(([id]) => id)
   }
+
+  /** VF counts and hugepage pools a run that is no longer alive left half-changed, in words. */
+  interruptedCounts(): string[] {
+    const dead = (c: JournalCount) => c.pendingPid !== process.pid && !isAlive(c.pendingPid)
+    return [
+      ...Object.entries(this.data.vfs ?? {})
+        .filter(([, c]) => dead(c))
+        .map(([bdf]) => `the VF count of ${bdf}`),
+      ...Object.entries(this.data.hugepages ?? {})
+        .filter(([, c]) => dead(c))
+        .map(([pool]) => `the hugepage pool ${pool}`),
+    ]
+  }
 }
 
 function journalError(what: string, error: unknown, file: string): IommuctlError {
@@ -277,6 +320,8 @@ const WHAT: Record<string, string> = {
   MdevUuid: 'not an mdev UUID',
   MdevName: 'not an mdev parent or type name',
   GroupId: 'not a group id (a decimal number)',
+  PoolName: 'not a hugepage pool (hugepages-SIZEkB, or nodeN/hugepages-SIZEkB)',
+  Count: 'not a count (a whole number)',
   DriverName: 'not a driver name',
   JournalDomainType: 'not a default domain type (DMA, DMA-FQ, identity or auto)',
   JournalCommand: 'not an iommuctl command that journals changes',
@@ -296,7 +341,8 @@ function describe(e: ErrorObject): string {
     .map((p, i) =>
       i === 0
         ? p
-        : /^[A-Za-z_]\w*$/.test(p) && !['devices', 'groups', 'mdevs'].includes(parts[i - 1]!)
+        : /^[A-Za-z_]\w*$/.test(p) &&
+            !['devices', 'groups', 'mdevs', 'vfs', 'hugepages'].includes(parts[i - 1]!)
           ? `.${p}`
           : `[${JSON.stringify(p)}]`,
     )
@@ -304,7 +350,7 @@ function describe(e: ErrorObject): string {
   // Key patterns are inlined under propertyNames; values are checked through their definitions.
   const def =
     name !== undefined
-      ? {devices: 'Bdf', groups: 'GroupId', mdevs: 'MdevUuid'}[parts[0]!]
+      ? {devices: 'Bdf', groups: 'GroupId', mdevs: 'MdevUuid', vfs: 'Bdf', hugepages: 'PoolName'}[parts[0]!]
       : /#\/definitions\/([^/]+)\//.exec(e.schemaPath)?.[1]
   const why =
     e.keyword === 'additionalProperties'

@@ -2,7 +2,7 @@ import {errnoOf, IommuctlError} from '../errors.js'
 import {GROUPS_DIR, PCI_DEVICES_DIR} from '../sysfs/inventory.js'
 import {MDEV_BUS_CLASS, MDEV_DEVICES_DIR} from '../sysfs/mdev.js'
 import {Step} from '../step.js'
-import {JournalCommand, JournalData, JournalDomainType} from './journal.js'
+import {JournalCommand, JournalCount, JournalData, JournalDomainType, PoolName} from './journal.js'
 import {
   DriverState,
   explainMdevWrite,
@@ -36,9 +36,12 @@ export type Change =
   | {kind: 'load-module'; driver: string}
   /** An mdev made (create) or taken away (remove): parent and type say where its create file is. */
   | {kind: 'mdev-create' | 'mdev-remove'; uuid: string; parent: string; type: string}
-  /** A PF's VF count (sriov_numvfs). Put back by the rollback, not journalled: VFs do not outlive a reboot. */
+  /**
+   * A PF's VF count (sriov_numvfs), or a hugepage pool's size (nr_hugepages, at poolPath(pool)).
+   * Journalled only while the run lasts (VFs and pools do not outlive a boot): the rollback, or
+   * the restore after a killed run, puts `from` back.
+   */
   | {kind: 'sriov'; bdf: string; from: number; to: number}
-  /** A hugepage pool's size (nr_hugepages). Put back by the rollback, not journalled. */
   | {kind: 'hugepages'; path: string; from: number; to: number}
 
 /** Where the journal is kept: a Journal, or a fake in tests. */
@@ -115,6 +118,24 @@ export const mdevCreateFile = (parent: string, type: string) =>
   `${MDEV_BUS_CLASS}/${parent}/mdev_supported_types/${type}/create`
 
 export const numVfsPath = (bdf: string) => `${PCI_DEVICES_DIR}/${bdf}/sriov_numvfs`
+
+const POOL_PATH =
+  /^\/sys\/(?:kernel\/mm|devices\/system\/node\/(node\d+))\/hugepages\/(hugepages-\d+kB)\/nr_hugepages$/
+
+/** The nr_hugepages file of a pool (PoolName: hugepages-2048kB, node1/hugepages-2048kB). */
+export const poolPath = (pool: PoolName) => {
+  const [node, size] = pool.includes('/') ? pool.split('/') : [null, pool]
+  return node
+    ? `/sys/devices/system/node/${node}/hugepages/${size}/nr_hugepages`
+    : `/sys/kernel/mm/hugepages/${size}/nr_hugepages`
+}
+
+/** The journal's name of the pool whose nr_hugepages file is `path` (the inverse of poolPath). */
+export function poolName(path: string): PoolName {
+  const m = POOL_PATH.exec(path)
+  if (!m) throw new Error(`not a hugepage pool's nr_hugepages: ${path}`)
+  return m[1] ? `${m[1]}/${m[2]}` : m[2]!
+}
 
 /** Every step of a plan, in the order a real run takes them: what a dry run prints. */
 export const planSteps = (changes: Change[]): Step[] => changes.flatMap(stepsOf)
@@ -240,7 +261,8 @@ export class Transaction {
       if (name && undid && !restored.includes(name) && !stuck.includes(name)) restored.push(name)
     }
     for (const {change} of started) {
-      const key = journalKey(change)
+      // What the journal holds of a change goes under its name (module loads: nothing).
+      const key = changeName(change)
       if (!key) continue
       if (added.has(key) && !stuck.includes(key)) this.forget(change)
       else this.settle(change)
@@ -305,6 +327,13 @@ export class Transaction {
         [change.uuid]: {action, parent: change.parent, type: change.type, by: this.command, at, pendingPid},
       }
       added.add(`mdev ${change.uuid}`)
+    } else if (change.kind === 'sriov' || change.kind === 'hugepages') {
+      const [section, key] = countEntry(change)
+      const counts = d[section] ?? {}
+      // An entry there already (a restore repairing a killed run) keeps the count to put back.
+      const entry: JournalCount = counts[key] ?? {from: change.from, by: this.command, at, pendingPid}
+      if (!counts[key]) added.add(changeName(change)!)
+      d[section] = {...counts, [key]: {...entry, pendingPid}}
     }
     this.save()
   }
@@ -337,6 +366,12 @@ export class Transaction {
       const mdevs = without(d.mdevs ?? {}, change.uuid)
       if (Object.keys(mdevs).length) d.mdevs = mdevs
       else delete d.mdevs
+    } else if (change.kind === 'sriov' || change.kind === 'hugepages') {
+      const [section, key] = countEntry(change)
+      const counts = without(d[section] ?? {}, key)
+      if (Object.keys(counts).length) d[section] = counts
+      else if (section === 'vfs') delete d.vfs
+      else delete d.hugepages
     }
   }
 
@@ -348,7 +383,7 @@ export class Transaction {
   }
 }
 
-/** What the error's "put back" list calls a change; null for a module load. */
+/** What the error's "put back" list (and `added`) calls a change; null for a module load. */
 function changeName(c: Change): string | null {
   switch (c.kind) {
     case 'device':
@@ -367,18 +402,9 @@ function changeName(c: Change): string | null {
   }
 }
 
-/** The journal's key for a change; null for what the journal does not hold (modules, VF counts, hugepages). */
-function journalKey(c: Change): string | null {
-  switch (c.kind) {
-    case 'device':
-    case 'group-type':
-    case 'mdev-create':
-    case 'mdev-remove':
-      return changeName(c)
-    default:
-      return null
-  }
-}
+/** Where in the journal a count's entry is: its section and key. */
+const countEntry = (c: Change & {kind: 'sriov' | 'hugepages'}): ['vfs' | 'hugepages', string] =>
+  c.kind === 'sriov' ? ['vfs', c.bdf] : ['hugepages', poolName(c.path)]
 
 const without = <T>(record: Record<string, T>, key: string): Record<string, T> =>
   Object.fromEntries(Object.entries(record).filter(([k]) => k !== key))

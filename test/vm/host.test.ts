@@ -83,6 +83,30 @@ ${Object.entries(BAD)
   .map(([name, text]) => `cat > $dir/${name}.yaml <<'EOF'\n${text}\nEOF`)
   .join('\n')}`
 
+/**
+ * Prints the writes (1-based, as IOMMUCTL_TEST_KILL_AT_STEP counts them) at which a host apply
+ * is killed, from its dry run's plan: VF0's first write (the VFs made, none bound), the group
+ * type's write (the virtio-rng unbound for it) and the pool's (all done but the pool). The real
+ * run has one write more than the plan from VF0 on: the plan sees VF0 without a driver, but the
+ * kernel has bound igbvf to it once made, so the run unbinds it first.
+ */
+const KILL_POINTS = `const steps = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).steps
+  .filter((s) => s.action !== "verify" && s.action !== "load-module");
+const at = (f) => steps.findIndex(f) + 1;
+const vf = at((s) => s.bdf === "${VF0}");
+console.log(vf, at((s) => s.action === "set-type") + 1, at((s) => s.action === "set-hugepages") + 1)`
+
+/**
+ * The guest's /etc is the host's, read-only (test/vm/init.sh): a copy of it on tmpfs is bound
+ * over it, as a machine's own /etc would be writable. What cannot be read (none of it is needed)
+ * is left out.
+ */
+const WRITABLE_ETC = `mkdir -p /run/etc; cp -a /etc/. /run/etc/ 2>/dev/null; mount --bind /run/etc /etc`
+
+/** What systemd runs for the installed boot unit: its ExecStart line, as the shell's command. */
+const BOOT_UNIT = `unit=/etc/systemd/system/iommuctl-host.service
+boot() { run $1 sh -c "$(sed -n 's/^ExecStart=//p' $unit)"; }`
+
 type Json = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
 
 function json(r: ScriptRun, schema: 'change' | 'error' | 'host-status'): Json {
@@ -100,6 +124,16 @@ describe('VM: host apply and host status against the kernel', () => {
 echo 0 > /sys/bus/pci/devices/${PF}/sriov_numvfs
 state before
 run dry ic host apply --config $dir/host.yaml --dry-run --json; state dry
+journal() { cat /run/iommuctl/journal.json > $dir/$1.journal 2>/dev/null || echo '{}' > $dir/$1.journal; }
+# kill -9 just before three of the plan's writes (KILL_POINTS): each time restore must bring back
+# the state before, VF count and pool included, and leave an empty journal.
+for k in $(node -e '${KILL_POINTS}' $dir/dry.out); do
+  IOMMUCTL_TEST_KILL_AT_STEP=$k node bin/run.js host apply --config $dir/host.yaml --json > $dir/kill$k.out 2>&1; echo $? > $dir/kill$k.rc
+  state kill$k; journal kill$k
+  run kill$k-interrupted ic devices bind ${RNG} --dry-run --json
+  run kill$k-restore ic devices restore --json; state kill$k-restored; journal kill$k-restored
+  echo $k >> $dir/kills
+done
 run apply1 ic host apply --config $dir/host.yaml --json; state apply1
 run apply2 ic host apply --config $dir/host.yaml --json; state apply2
 run status1 ic host status --config $dir/host.yaml --json
@@ -142,6 +176,36 @@ run unpersist ic devices unbind ${E1000E} --persist --config /run/etc/host.yaml 
     assert.equal(dry.changed, false)
     assert.ok(dry.steps.length > 0 && dry.steps.every((s: Json) => s.status === 'planned'))
     assert.deepEqual(state('dry'), before)
+
+    // kill -9 after the VFs were made, after the virtio-rng was unbound for its group's type,
+    // and after everything but the pool: restore puts all back, VF count and pool too.
+    const kills = read.file('kills').trim().split('\n')
+    assert.equal(kills.length, 3, read.file('dry.out'))
+    const [vfKill, typeKill, poolKill] = kills.map((k) => state(`kill${k}`))
+    assert.deepEqual([vfKill!.numvfs, vfKill![VF0], vfKill![E1000E]], ['2', 'igbvf (null)', 'e1000e (null)'])
+    assert.deepEqual([typeKill![RNG], typeKill!.rngtype], ['none (null)', 'DMA'])
+    assert.deepEqual(
+      [poolKill!.rngtype, poolKill![RNG], poolKill!.hugepages],
+      ['identity', 'virtio-pci (null)', '0'],
+    )
+    for (const k of kills) {
+      assert.equal(read.file(`kill${k}.rc`).trim(), '137', read.file(`kill${k}.out`))
+      const j = JSON.parse(read.file(`kill${k}.journal`))
+      assert.equal(j.vfs?.[PF]?.from, 0, `kill at write ${k}: the journal holds the VF count to put back`)
+      const refused = read(`kill${k}-interrupted`)
+      assert.equal(refused.rc, 1, refused.out)
+      assert.match(json(refused, 'error').error.message, /interrupted.*the VF count of 0000:01:00\.0/)
+      const r = read(`kill${k}-restore`)
+      assert.equal(r.rc, 0, `${r.out}\n${r.err}`)
+      assertMatchesSchema('change', JSON.parse(r.out))
+      assert.deepEqual(state(`kill${k}-restored`), before, `restore after a kill at write ${k}`)
+      assert.deepEqual(JSON.parse(read.file(`kill${k}-restored.journal`)), {
+        format: 1,
+        devices: {},
+        groups: {},
+      })
+    }
+    assert.equal(JSON.parse(read.file(`kill${kills[2]}.journal`)).hugepages?.['hugepages-2048kB']?.from, 0)
 
     // The first run: VFs made, then bound; the devices on vfio-pci, the bridge left; the group's
     // type changed while its driver was off it, the driver back; the pool filled.
@@ -246,5 +310,65 @@ run unpersist ic devices unbind ${E1000E} --persist --config /run/etc/host.yaml 
     assert.equal(read('unpersist').rc, 0, read('unpersist').err)
     assert.equal(state('unpersist')[E1000E], 'e1000e (null)')
     assert.equal(read.file('persist2.yaml'), 'devices: []\n')
+  })
+
+  vmIt('intel: a second boot with the same config: the installed unit reaches the same state', async () => {
+    const boots = fs.mkdtempSync(path.join(os.tmpdir(), 'iommuctl-vm-boots-'))
+    after(() => fs.rmSync(boots, {recursive: true, force: true}))
+    // The first boot: the config in /etc/iommuctl, the unit installed, run as systemd runs it.
+    // The config and the unit are kept in the share, this test's stand-in for the disk.
+    const first = await runScript(
+      'intel',
+      boots,
+      `${PRELUDE}
+${WRITABLE_ETC}
+mkdir -p /etc/iommuctl && cp $dir/host.yaml /etc/iommuctl/host.yaml
+state boot1before
+run install ic host install-boot --json
+${BOOT_UNIT}
+cp $unit $dir/unit
+boot boot1; state boot1`,
+      600_000,
+    )
+    // The second: a fresh guest (nothing of the first's drivers, VFs or journal), the same
+    // /etc, the unit run again where systemd would run it at boot.
+    const second = await runScript(
+      'intel',
+      boots,
+      `${PRELUDE}
+${WRITABLE_ETC}
+mkdir -p /etc/iommuctl /etc/systemd/system
+cp $dir/host.yaml /etc/iommuctl/host.yaml; cp $dir/unit /etc/systemd/system/iommuctl-host.service
+state boot2before
+${BOOT_UNIT}
+boot boot2; state boot2
+run status ic host status --config /etc/iommuctl/host.yaml --json`,
+      600_000,
+    )
+    const state = (name: string) => first.file(`${name}.state`)
+
+    assert.equal(first('install').rc, 0, first('install').out)
+    assert.match(
+      first.file('unit'),
+      /^ExecStart=\S+\/bin\/run\.js host apply --config \/etc\/iommuctl\/host\.yaml$/m,
+    )
+    for (const [read, name] of [
+      [first, 'boot1'],
+      [second, 'boot2'],
+    ] as const) {
+      const r = read(name)
+      assert.equal(r.rc, 0, `${name}: ${r.out}\n${r.err}`)
+      // The unit asks for no --json: what the journal (systemd's) keeps is the text.
+      assert.match(r.out, /The host is as \/etc\/iommuctl\/host\.yaml says: /, `${name} changed the host`)
+    }
+    assert.equal(state('boot2before'), state('boot1before'), 'the second boot starts as the first did')
+    assert.match(state('boot1'), new RegExp(`^${E1000E} vfio-pci vfio-pci$`, 'm'))
+    assert.match(state('boot1'), /^numvfs 2$/m)
+    assert.match(state('boot1'), /^rngtype identity$/m)
+    assert.match(state('boot1'), /^hugepages 8$/m)
+    assert.equal(state('boot2'), state('boot1'), 'the second boot reaches what the first did')
+    const st = second('status')
+    assert.equal(st.rc, 0, st.out)
+    assert.equal(json(st, 'host-status').drift, false)
   })
 })

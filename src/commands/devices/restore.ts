@@ -8,7 +8,7 @@ export default class DevicesRestore extends ChangeCommand<typeof DevicesRestore>
     bdf: Args.string({description: 'PCI addresses to restore (default: every device in the journal).'}),
   }
 
-  static description = `Puts every device in the journal (or the named ones) back on the driver and driver_override it had before iommuctl changed it, checks that it is there, and drops it from the journal. A run that was killed half-way is repaired here: the journal is written before each change, so it always describes what to give back. A group type left changed by an interrupted \`groups set-type\` is put back too.
+  static description = `Puts every device in the journal (or the named ones) back on the driver and driver_override it had before iommuctl changed it, checks that it is there, and drops it from the journal. A run that was killed half-way is repaired here: the journal is written before each change, so it always describes what to give back. A group type left changed by an interrupted \`groups set-type\` or \`host apply\` is put back too, and so are the VF counts and hugepage pools an interrupted \`host apply\` changed.
 
 --dry-run shows what the journal holds and what would change.`
 
