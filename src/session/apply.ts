@@ -48,13 +48,18 @@ export async function validatePlan(data: unknown): Promise<Plan> {
 /** Every device the plan names, in order of first mention. */
 export function planDevices(plan: Plan): string[] {
   return [
-    ...new Set([...(plan.hwpts ?? []).map((h) => h.device), ...(plan.attach ?? []).map((a) => a.device)]),
+    ...new Set(
+      [plan.hwpts, plan.viommus, plan.vdevices, plan.attach].flatMap((section) =>
+        (section ?? []).map((e) => e.device),
+      ),
+    ),
   ]
 }
 
 /**
- * Builds the plan in a new engine: devices, IOASes, maps, HWPTs, attachments. If an entry fails,
- * everything made so far is torn down and the error names the entry and why.
+ * Builds the plan in a new engine: devices, IOASes, maps, HWPTs, vIOMMUs, vDEVICEs, the HWPTs on
+ * vIOMMUs, attachments. If an entry fails, everything made so far is torn down and the error
+ * names the entry and why.
  */
 export function applyPlan(
   kernel: Kernel,
@@ -97,16 +102,31 @@ export function applyPlan(
       return `iova ${r.iova}`
     }),
   )
-  plan.hwpts?.forEach((h, i) => {
-    // checkPlan: a paging HWPT has ioas; a nested one parent, dataType and data.
-    const on = h.parent === undefined ? h.ioas! : h.parent
-    const nested =
-      h.parent === undefined ? undefined : {type: h.dataType!, data: hexBytes(`hwpts[${i}].data`, h.data!)}
-    const what = [h.flags?.join(', '), nested && `nested, ${nested.type} data`].filter(Boolean).join('; ')
-    step(`hwpts[${i}]`, `HWPT ${h.name} on ${on} for ${h.device}${what ? ` (${what})` : ''}`, () => {
-      return `hwpt ${engine.createHwpt(h.name, on, h.device, h.flags, nested)}`
+  const viommus = new Set(plan.viommus?.map((v) => v.name))
+  const hwpts = (late: boolean) =>
+    plan.hwpts?.forEach((h, i) => {
+      // checkPlan: a paging HWPT has ioas; a nested one parent, dataType and data.
+      const on = h.parent === undefined ? h.ioas! : h.parent
+      if (viommus.has(on) !== late) return
+      const nested =
+        h.parent === undefined ? undefined : {type: h.dataType!, data: hexBytes(`hwpts[${i}].data`, h.data!)}
+      const what = [h.flags?.join(', '), nested && `nested, ${nested.type} data`].filter(Boolean).join('; ')
+      step(`hwpts[${i}]`, `HWPT ${h.name} on ${on} for ${h.device}${what ? ` (${what})` : ''}`, () => {
+        return `hwpt ${engine.createHwpt(h.name, on, h.device, h.flags, nested)}`
+      })
     })
-  })
+  hwpts(false)
+  plan.viommus?.forEach((v, i) =>
+    step(`viommus[${i}]`, `vIOMMU ${v.name} (${v.type}) on ${v.hwpt} for ${v.device}`, () => {
+      return `viommu ${engine.createViommu(v.name, v.hwpt, v.device, v.type)}`
+    }),
+  )
+  plan.vdevices?.forEach((d, i) =>
+    step(`vdevices[${i}]`, `vDEVICE ${d.name} of ${d.device} at ${d.virtId} on ${d.viommu}`, () => {
+      return `vdevice ${engine.createVdevice(d.name, d.viommu, d.device, BigInt(d.virtId))}`
+    }),
+  )
+  hwpts(true)
   plan.attach?.forEach((a, i) =>
     step(`attach[${i}]`, `attach ${a.device}${a.pasid ? ` PASID ${a.pasid}` : ''} to ${a.to}`, () => {
       return `pt ${engine.attach(a.device, a.to, a.pasid)}`

@@ -98,7 +98,10 @@ export interface PlanHwpt {
   name: Name
   /** The IOAS (by name) the page table translates; for a paging HWPT. */
   ioas?: Name
-  /** An earlier HWPT (by name) allocated with nest-parent; for a nested HWPT. */
+  /**
+   * For a nested HWPT: an earlier HWPT (by name) allocated with nest-parent, or a vIOMMU of
+   * `viommus` (such an HWPT is made after the vIOMMUs and vDEVICEs).
+   */
   parent?: Name
   /** The device whose IOMMU allocates it. */
   device: PlanBdf
@@ -107,6 +110,26 @@ export interface PlanHwpt {
   dataType?: HwptDataType
   /** For a nested HWPT: the driver struct the data type names. */
   data?: HexBytes
+}
+
+/** A vIOMMU (IOMMU_VIOMMU_ALLOC): the IOMMU a guest is shown, on a nest-parent HWPT. */
+export interface PlanViommu {
+  name: Name
+  /** An HWPT of the plan (by name) allocated with nest-parent, not on a vIOMMU itself. */
+  hwpt: Name
+  /** The device whose physical IOMMU backs it. */
+  device: PlanBdf
+  type: ViommuType
+}
+
+/** A vDEVICE (IOMMU_VDEVICE_ALLOC): a device as the guest sees it behind a vIOMMU. */
+export interface PlanVdevice {
+  name: Name
+  /** A vIOMMU of `viommus` (by name). */
+  viommu: Name
+  device: PlanBdf
+  /** Its id behind the vIOMMU: the guest's vSID (SMMUv3) or vRID. */
+  virtId: VirtId
 }
 
 export interface PlanAttach {
@@ -124,7 +147,8 @@ export interface PlanAttach {
 
 /**
  * What `iommuctl apply` builds, in this order: the devices named anywhere are opened and bound,
- * then the IOASes, maps, HWPTs and attachments, each section in its order.
+ * then the IOASes, maps, HWPTs, vIOMMUs, vDEVICEs, the HWPTs on vIOMMUs, and attachments, each
+ * section in its order.
  */
 export interface Plan {
   /** Plan format version. */
@@ -132,6 +156,8 @@ export interface Plan {
   ioas: PlanIoas[]
   maps?: PlanMap[]
   hwpts?: PlanHwpt[]
+  viommus?: PlanViommu[]
+  vdevices?: PlanVdevice[]
   attach?: PlanAttach[]
   /**
    * Devices opened and handed to the --exec child unbound, after the bound ones (fd 3 + 1 + bound
@@ -372,6 +398,9 @@ export function checkPlan(plan: Plan): void {
     if (typeof m.memory === 'object') checkMemoryFile(`${where}.memory.file`, m.memory.file, size)
   })
   const hwpts = new Set<string>()
+  // HWPTs on a vIOMMU: made after the vIOMMUs, so none can be a vIOMMU's or another HWPT's parent.
+  const onViommu = new Set<string>()
+  const viommus = new Set(plan.viommus?.map((v) => v.name))
   plan.hwpts?.forEach((h, i) => {
     const where = `hwpts[${i}]`
     unique(where, h.name)
@@ -379,14 +408,27 @@ export function checkPlan(plan: Plan): void {
       throw planError(where, 'give one of ioas (a paging HWPT) and parent (a nested one)')
     if (h.ioas !== undefined && !ioas.has(h.ioas))
       throw planError(`${where}.ioas`, `no IOAS named ${h.ioas} before it`)
-    if (h.parent !== undefined && !hwpts.has(h.parent))
-      throw planError(`${where}.parent`, `no HWPT named ${h.parent} before it`)
+    if (h.parent !== undefined && onViommu.has(h.parent))
+      throw planError(`${where}.parent`, `${h.parent} is a nested HWPT (on a vIOMMU): it cannot be a parent`)
+    if (h.parent !== undefined && !hwpts.has(h.parent) && !viommus.has(h.parent))
+      throw planError(`${where}.parent`, `no HWPT named ${h.parent} before it, and no vIOMMU of that name`)
     if ((h.parent !== undefined) !== (h.data !== undefined && h.dataType !== undefined))
       throw planError(
         where,
         'a nested HWPT (parent) needs dataType and data; a paging one (ioas) takes neither',
       )
+    if (h.parent !== undefined && viommus.has(h.parent)) onViommu.add(h.name)
     hwpts.add(h.name)
+  })
+  plan.viommus?.forEach((v, i) => {
+    unique(`viommus[${i}]`, v.name)
+    if (!hwpts.has(v.hwpt) || onViommu.has(v.hwpt))
+      throw planError(`viommus[${i}].hwpt`, `no nest-parent HWPT named ${v.hwpt} in hwpts`)
+  })
+  plan.vdevices?.forEach((d, i) => {
+    unique(`vdevices[${i}]`, d.name)
+    if (!viommus.has(d.viommu))
+      throw planError(`vdevices[${i}].viommu`, `no vIOMMU named ${d.viommu} in viommus`)
   })
   const attached = new Set<string>()
   plan.attach?.forEach((a, i) => {

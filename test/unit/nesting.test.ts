@@ -346,7 +346,92 @@ describe('plans with nested HWPTs', () => {
       await bad([{...nest[1], ioas: 'main'}]),
       'hwpts[0]: give one of ioas (a paging HWPT) and parent (a nested one)',
     )
-    assert.equal(await bad([nest[1]!, nest[0]!]), 'hwpts[0].parent: no HWPT named s2 before it')
+    assert.equal(
+      await bad([nest[1]!, nest[0]!]),
+      'hwpts[0].parent: no HWPT named s2 before it, and no vIOMMU of that name',
+    )
     assert.match(await bad([nest[0]!, {...nest[1], data: 'xyz'}]), /^hwpts\/1\/data|^hwpts\[1\]\.data/)
+  })
+})
+
+describe('plans with vIOMMUs and vDEVICEs', () => {
+  const base = {version: 1, ioas: [{name: 'main'}]}
+  const data = selftestData.toString('hex')
+  // As a VMM lays out a guest's SMMU: the stage 2, the vIOMMU on it, the device's vSID, and the
+  // guest's stage 1 on the vIOMMU, listed with the other HWPTs.
+  const plan = {
+    ...base,
+    hwpts: [
+      {name: 's2', ioas: 'main', device: DEV, flags: ['nest-parent']},
+      {name: 's1', parent: 'v0', device: DEV, dataType: 'selftest', data},
+    ],
+    viommus: [{name: 'v0', hwpt: 's2', device: DEV, type: 'selftest'}],
+    vdevices: [{name: 'vd0', viommu: 'v0', device: DEV, virtId: '0x99'}],
+    attach: [{device: DEV, to: 's1'}],
+  }
+
+  it('makes the HWPTs on a vIOMMU after the vIOMMUs and vDEVICEs, then attaches', async () => {
+    const k = new FakeKernel([mockLike(DEV)])
+    const {engine, steps} = applyPlan(k, await validatePlan(plan), null)
+    try {
+      assert.deepEqual(
+        steps.map((s) => s.entry),
+        ['devices[0]', 'ioas[0]', 'hwpts[0]', 'viommus[0]', 'vdevices[0]', 'hwpts[1]', 'attach[0]'],
+      )
+      const objects = engine.state().objects
+      const id = (name: string) => objects.find((o) => o.name === name)!
+      assert.deepEqual([id('v0').kind, id('v0').parent, id('v0').type], ['viommu', id('s2').id, 'selftest'])
+      assert.deepEqual([id('vd0').parent, id('vd0').virtId, id('vd0').bdf], [id('v0').id, '0x99', DEV])
+      assert.equal(id('s1').parent, id('v0').id)
+      assert.equal(objects.find((o) => o.kind === 'device')!.attachedTo, id('s1').id)
+    } finally {
+      engine.close()
+    }
+    assert.deepEqual(k.leftovers(), nothingLeft)
+  })
+
+  it('a vIOMMU the kernel refuses tears down what was made, naming the entry', async () => {
+    // A VT-d-like IOMMU: nest-parent HWPTs, no vIOMMU type (intel_iommu_ops has no viommu_alloc).
+    const k = new FakeKernel([{bdf: DEV, nestedData: [U.IOMMU_HWPT_DATA_VTD_S1]}])
+    const p = await validatePlan({...plan, hwpts: [plan.hwpts[0]!], vdevices: [], attach: []})
+    assert.throws(
+      () => applyPlan(k, p, null),
+      (e: Error) =>
+        /^viommus\[0\] \(vIOMMU v0 \(selftest\) on s2 for 0000:00:03\.0\) failed: .* Everything made before it was torn down\.$/.test(
+          e.message,
+        ),
+    )
+    assert.deepEqual(k.leftovers(), nothingLeft)
+  })
+
+  it('refuses, naming the field, a vIOMMU on no HWPT or on a nested one, a vDEVICE on no vIOMMU', async () => {
+    const bad = async (extra: object) => {
+      try {
+        await validatePlan({...plan, ...extra})
+      } catch (error) {
+        return (error as Error).message
+      }
+      return 'accepted'
+    }
+    assert.equal(
+      await bad({viommus: [{...plan.viommus[0], hwpt: 'nope'}]}),
+      'viommus[0].hwpt: no nest-parent HWPT named nope in hwpts',
+    )
+    assert.equal(
+      await bad({viommus: [{...plan.viommus[0], hwpt: 's1'}]}),
+      'viommus[0].hwpt: no nest-parent HWPT named s1 in hwpts',
+    )
+    assert.equal(
+      await bad({vdevices: [{...plan.vdevices[0], viommu: 's2'}]}),
+      'vdevices[0].viommu: no vIOMMU named s2 in viommus',
+    )
+    assert.equal(
+      await bad({vdevices: [{...plan.vdevices[0], name: 'v0'}]}),
+      'vdevices[0].name: the name v0 is used twice',
+    )
+    assert.match(
+      await bad({vdevices: [{...plan.vdevices[0], virtId: '99'}]}),
+      /^vdevices\[0\]\.virtId|^vdevices\/0\/virtId/,
+    )
   })
 })
