@@ -11,9 +11,10 @@ import {
   walkIova,
   WalkResult,
 } from '../decode/vtd-debugfs.js'
+import {AmdDte, AmdTranslation, decodeDte, parseDevtbl} from '../decode/amdvi-dte.js'
 import {ExitCode, IommuctlError} from '../errors.js'
 import {Bdf, hex, Hex} from '../records.js'
-import {DebugfsState, INTEL_DEBUGFS_DIR, readDebugfs} from '../sysfs/debugfs.js'
+import {AMD_DEBUGFS_DIR, DebugfsState, INTEL_DEBUGFS_DIR, readDebugfs} from '../sysfs/debugfs.js'
 import type {Holder} from '../sysfs/holders.js'
 import {listGroups, listUnits} from '../sysfs/inventory.js'
 import {noSuchDevice, readPciBrief, readPciDevice, requireBdfs} from '../sysfs/pci.js'
@@ -21,22 +22,29 @@ import {Root} from '../sysfs/root.js'
 import {isVfioDriver} from '../vfio/driver.js'
 import {deviceHolders} from './holders.js'
 
-/** The domain one context or PASID-table entry attaches a device (or one PASID of it) to. */
+/**
+ * The domain one entry attaches a device (or one PASID of it) to: a VT-d context or PASID-table
+ * entry, or an AMD-Vi device-table entry (DTE).
+ */
 export interface LiveAttachment {
-  /** The PASID of a scalable-mode entry (0 is the device's requests without one); null in legacy mode. */
+  /** The PASID of a scalable-mode entry (0 is the device's requests without one); null in legacy mode and on AMD-Vi. */
   pasid: number | null
-  /** The unit's domain id (DID) for this domain. */
+  /** The unit's domain id (VT-d's DID, AMD-Vi's DomainID) for this domain. */
   domainId: number | null
-  translation: VtdTranslation
+  /** VT-d's, or AMD-Vi's: pass-through, blocked (IR and IW clear), a v1 (host) or v2 (guest, GCR3) page table, or nested (both). */
+  translation: VtdTranslation | AmdTranslation
   /** Input address width in bits; null for pass-through. */
   addressWidth: number | null
   /** Page-table levels for that width; null for pass-through. */
   levels: number | null
   /** The page table the unit walks; null for pass-through. */
   pageTableRoot: Hex | null
-  /** The raw entries: context entry (high, low) and PASID-table entry qwords 0, 1, 2. */
-  contextEntry: [Hex, Hex]
+  /** The raw entries: context entry (high, low) and PASID-table entry qwords 0, 1, 2; null on AMD-Vi. */
+  contextEntry: [Hex, Hex] | null
   pasidEntry: [Hex, Hex, Hex] | null
+  /** AMD-Vi: the DTE's qwords 0 to 3 (bits 63:0 first), and what they say; null on VT-d. */
+  deviceTableEntry: [Hex, Hex, Hex, Hex] | null
+  dte: AmdDte | null
 }
 
 /**
@@ -86,15 +94,83 @@ function attachmentOf(e: VtdContextLine): LiveAttachment {
     pageTableRoot: a.pageTableRoot,
     contextEntry: e.contextEntry,
     pasidEntry: e.pasidEntry,
+    deviceTableEntry: null,
+    dte: null,
   }
+}
+
+const AMD_DEVID = `${AMD_DEBUGFS_DIR}/devid`
+const AMD_DEVTBL = `${AMD_DEBUGFS_DIR}/devtbl`
+/** Tries at choosing a device in devid and finding devtbl print it, when other readers choose too. */
+const DEVID_TRIES = 3
+
+/**
+ * A device's DTE through AMD-Vi's debugfs, whose devtbl prints the one device written to devid:
+ * a choice every reader shares. So the device is written, devtbl read, and its line kept only if
+ * it names that device (another reader may have chosen between), up to DEVID_TRIES times; then
+ * whatever was chosen before is written back, for whoever chose it. Live host only, as root.
+ */
+function readDte(root: Root, bdf: string): {attachment: LiveAttachment | null; note: string | null} {
+  if (!root.isLive)
+    return {
+      attachment: null,
+      note: `AMD-Vi's device table is read by choosing the device in ${AMD_DEVID}, which only the live host has`,
+    }
+  const before = readDebugfs(root, AMD_DEVID)
+  if (before.text === null) return {attachment: null, note: `not read from debugfs: ${before.note}`}
+  const chosen = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/.exec(before.text.trim())?.[0] ?? null
+  let note = `${AMD_DEVTBL} printed another device each of ${DEVID_TRIES} times: another reader was choosing in devid`
+  try {
+    for (let i = 0; i < DEVID_TRIES; i++) {
+      root.write(AMD_DEVID, `${bdf}\n`)
+      const text = readDebugfs(root, AMD_DEVTBL).text ?? ''
+      const line = parseDevtbl(text)
+      if ('note' in line) return {attachment: null, note: line.note}
+      if (line.deviceId !== bdf) continue
+      const dte = decodeDte(line.qwords)
+      return {
+        attachment: {
+          pasid: null,
+          domainId: dte.domainId,
+          translation: dte.translation,
+          addressWidth: dte.addressWidth,
+          levels: dte.levels || null,
+          pageTableRoot: dte.pageTableRoot,
+          contextEntry: null,
+          pasidEntry: null,
+          deviceTableEntry: line.qwords.map(hex) as [Hex, Hex, Hex, Hex],
+          dte,
+        },
+        note: null,
+      }
+    }
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    note =
+      code === 'EACCES' || code === 'EPERM'
+        ? `choosing the device in ${AMD_DEVID} needs root (debugfs is mode 0700): run as root`
+        : `the kernel refused ${bdf} in ${AMD_DEVID} (${code ?? (error as Error).message})`
+  } finally {
+    if (chosen !== null && chosen !== bdf) {
+      try {
+        root.write(AMD_DEVID, `${chosen}\n`)
+      } catch {
+        // Put back as a courtesy: its reader checks what devtbl prints, as this one does.
+      }
+    }
+  }
+  return {attachment: null, note}
 }
 
 /** Every device in a group, with its live attachments where debugfs can be read. */
 export function liveDomains(root: Root): LiveDomains {
-  const file = readDebugfs(root, TRANSLATION_STRUCT)
-  const dump = file.text === null ? null : parseTranslationStruct(file.text)
   const units = listUnits(root)
   const vtdUnits = new Set(units.filter((u) => u.kind === 'intel-vtd').map((u) => u.name))
+  const amdUnits = new Set(units.filter((u) => u.kind === 'amd-vi').map((u) => u.name))
+  // An AMD-Vi host's debugfs is its devid and devtbl; any other's, VT-d's translation dump.
+  const amdOnly = amdUnits.size > 0 && vtdUnits.size === 0
+  const file = readDebugfs(root, amdOnly ? AMD_DEVID : TRANSLATION_STRUCT)
+  const dump = file.text === null || amdOnly ? null : parseTranslationStruct(file.text)
   const byRid = new Map<string, VtdContextLine[]>()
   for (const e of dump?.entries ?? []) {
     const key = `${e.unit} ${e.requesterId}`
@@ -110,6 +186,7 @@ export function liveDomains(root: Root): LiveDomains {
       const entries = byRid.get(key) ?? []
       byRid.delete(key)
       const held = driver !== null && isVfioDriver(driver) ? holdersOf(root, bdf, g.id) : null
+      const amd = unit !== null && amdUnits.has(unit) ? readDte(root, bdf) : null
       devices.push({
         bdf,
         group: g.id,
@@ -118,8 +195,8 @@ export function liveDomains(root: Root): LiveDomains {
         driver,
         owner: held === null ? 'kernel' : held.holders.length ? 'user' : held.complete ? 'kernel' : 'unknown',
         heldBy: held?.holders ?? [],
-        attachments: entries.map(attachmentOf),
-        note: deviceNote(unit, vtdUnits, dump !== null, entries.length, file.note),
+        attachments: amd ? (amd.attachment ? [amd.attachment] : []) : entries.map(attachmentOf),
+        note: amd ? amd.note : deviceNote(unit, vtdUnits, dump !== null, entries.length, file.note),
       })
     }
   }
@@ -129,7 +206,7 @@ export function liveDomains(root: Root): LiveDomains {
     ...attachmentOf(e),
   }))
   return {
-    source: dump ? 'debugfs' : 'sysfs',
+    source: dump || devices.some((d) => d.attachments.some((a) => a.dte)) ? 'debugfs' : 'sysfs',
     debugfs: {path: file.path, state: file.state, note: file.note},
     devices,
     others,
@@ -145,7 +222,8 @@ function deviceNote(
   why: string | null,
 ): string | null {
   if (unit === null) return 'no IOMMU unit translates this device'
-  if (!vtdUnits.has(unit)) return `unit ${unit} is not VT-d: only its group's default domain is known`
+  if (!vtdUnits.has(unit))
+    return `unit ${unit} is neither VT-d nor AMD-Vi: only its group's default domain is known`
   if (!read) return `not read from debugfs: ${why}`
   return entries
     ? null
@@ -198,6 +276,14 @@ export function translate(root: Root, bdf: string, iovaText: string, pasid: numb
   const iova = BigInt(iovaText)
   const brief = readPciBrief(root, bdf)
   if (!brief) throw noSuchDevice(bdf)
+  if (listUnits(root).find((u) => u.name === brief.unit)?.kind === 'amd-vi') {
+    throw unavailable(
+      'NO_PAGE_TABLE',
+      `${bdf} is behind AMD-Vi unit ${brief.unit}, whose debugfs dumps no page table (Linux 7.2 has devid, devtbl, irqtbl and each unit's mmio, capability and cmdbuf).`,
+      AMD_DEVTBL,
+      'Its device-table entry (domain, translation, page-table root and levels) is in `iommuctl domains list`.',
+    )
+  }
   const source = `${INTEL_DEBUGFS_DIR}/${bdf}/${pasid ? `${pasid.toString(16)}/` : ''}domain_translation_struct`
   const file = readDebugfs(root, source)
   if (file.text === null) {

@@ -7,6 +7,7 @@ import {Root} from './root.js'
 
 export const DEBUGFS_DIR = '/sys/kernel/debug'
 export const INTEL_DEBUGFS_DIR = `${DEBUGFS_DIR}/iommu/intel`
+export const AMD_DEBUGFS_DIR = `${DEBUGFS_DIR}/iommu/amd`
 
 /** Why a debugfs file could not be read, or 'read'. */
 export type DebugfsState = 'read' | 'absent' | 'not-mounted' | 'not-built' | 'not-root' | 'unreadable'

@@ -222,4 +222,87 @@ run trunmounted ic domains translate ${E1000E} ${hexOf(IOVA)} --json`,
       error(read('trunmounted'), 'DEBUGFS_UNAVAILABLE', 3)
     },
   )
+
+  vmIt(
+    "amd: each device's DTE through devid and devtbl; a session's domain replaces the identity one",
+    async () => {
+      const read = await runScript(
+        'amd',
+        share,
+        `ic() { node bin/run.js "$@"; }
+D=/sys/kernel/debug/iommu/amd
+dte() { echo ${E1000E} > $D/devid; cat $D/devtbl > $dir/$1.devtbl; }
+dte identity
+echo 0000:00:1f.0 > $D/devid
+run list ic domains list --json
+run text ic domains list
+cat $D/devid > $dir/devid-after
+ic devices bind ${E1000E} > /dev/null
+run start ic session start --timeout 180 --json
+run ioas ic domains create ioas --name main --json
+run map ic domains map main 64K --json
+run attach ic domains attach ${E1000E} main --json
+run held ic domains list --json
+run translate ic domains translate ${E1000E} 0x0 --json
+dte held
+run stop ic session stop --json
+run nobody setpriv --reuid=nobody --regid=nogroup --clear-groups env IOMMUCTL_SESSION_DIR=/run/tmp/none node bin/run.js domains list --json`,
+        600_000,
+      )
+      // The DTE's qwords as the test reads devtbl itself, and its fields by the AMD IOMMU spec's
+      // bit positions (48882, Device Table Entry): Mode 11:9, the host table root 51:12, GV 55,
+      // DomainID 79:64.
+      const raw = (name: string) => {
+        const line = read.file(`${name}.devtbl`).split('\n')[1]!.trim().split(' ')
+        assert.equal(line[0], E1000E, read.file(`${name}.devtbl`))
+        const [q3, q2, q1, q0] = line.slice(1, 5).map((q) => BigInt(`0x${q}`))
+        return {
+          qwords: [q0, q1, q2, q3].map((q) => `0x${q!.toString(16)}`),
+          mode: Number((q0! >> 9n) & 7n),
+          root: `0x${(q0! & 0xf_ffff_ffff_f000n).toString(16)}`,
+          gv: (q0! >> 55n) & 1n,
+          domainId: Number(q1! & 0xffffn),
+        }
+      }
+      const dev = (l: Json) => l.live.devices.find((d: Json) => d.bdf === E1000E)
+
+      // Its group is identity (iommu=pt): the DTE passes DMA through, in the identity domain.
+      const list = json(read('list'), 'domains')
+      assert.equal(list.live.source, 'debugfs', JSON.stringify(list.live.debugfs))
+      const identity = raw('identity')
+      const before = dev(list)
+      assert.equal(before.defaultDomain, 'identity')
+      assert.equal(before.attachments.length, 1, JSON.stringify(before))
+      assert.deepEqual(before.attachments[0].deviceTableEntry, identity.qwords)
+      assert.equal(before.attachments[0].translation, 'pass-through')
+      assert.equal(before.attachments[0].domainId, identity.domainId)
+      assert.equal(identity.mode, 0)
+      for (const d of list.live.devices) assert.equal(d.attachments[0]?.translation, 'pass-through', d.bdf)
+      assert.match(read('text').out, /0000:00:03\.0.*pass-through/)
+      // What another reader had chosen in devid is there again.
+      assert.equal(read.file('devid-after').trim(), '0000:00:1f.0')
+
+      // Held by a session on an IOAS: a page table of the kernel's (a v1 table: GV clear), in a
+      // domain of its own, owned by the user.
+      for (const step of ['start', 'ioas', 'map', 'attach']) assert.equal(read(step).rc, 0, read(step).out)
+      const held = raw('held')
+      const now = dev(json(read('held'), 'domains'))
+      assert.equal(now.owner, 'user')
+      const a = now.attachments[0]
+      assert.deepEqual(a.deviceTableEntry, held.qwords)
+      assert.ok(held.mode >= 1 && held.mode <= 6, `mode ${held.mode}`)
+      assert.equal(held.gv, 0n)
+      assert.equal(a.translation, 'v1-page-table')
+      assert.deepEqual([a.levels, a.pageTableRoot, a.domainId], [held.mode, held.root, held.domainId])
+      assert.notEqual(a.domainId, identity.domainId)
+      // AMD-Vi's debugfs has no page-table dump to walk: said, with where the DTE is.
+      assert.match(error(read('translate'), 'NO_PAGE_TABLE', 3).message, /AMD-Vi unit .* dumps no page table/)
+
+      // As nobody: devid is root's, so sysfs's answer, and why.
+      const nobody = json(read('nobody'), 'domains')
+      assert.equal(nobody.live.source, 'sysfs')
+      assert.equal(nobody.live.debugfs.state, 'not-root')
+      assert.match(dev(nobody).note, /run as root/)
+    },
+  )
 })

@@ -7,7 +7,7 @@ import {SessionCommand} from '../../session-command.js'
 
 export default class DomainsList extends SessionCommand<typeof DomainsList> {
   static description =
-    "Always lists each IOMMU group's default domain from sysfs (the kernel's own, used by DMA API drivers), and what each device is attached to now: on VT-d, as root, from debugfs's context and PASID-table entries (domain id, translation type, address width, page-table root), with its owner (the kernel, or a user through VFIO/iommufd, and the processes holding it); without debugfs it says why. When the session is running, adds the IOASes and HWPTs it holds. Without a session it says so, and is not an error; a session that does not answer (see --timeout) is."
+    "Always lists each IOMMU group's default domain from sysfs (the kernel's own, used by DMA API drivers), and what each device is attached to now: on VT-d, as root, from debugfs's context and PASID-table entries (domain id, translation type, address width, page-table root), on AMD-Vi from each device's DTE (devtbl, for the device written to devid; what was chosen there before is put back), with its owner (the kernel, or a user through VFIO/iommufd, and the processes holding it); without debugfs it says why. When the session is running, adds the IOASes and HWPTs it holds. Without a session it says so, and is not an error; a session that does not answer (see --timeout) is."
 
   static examples = [
     {
