@@ -233,3 +233,84 @@ export function parseAmdViRegisters(files: {cap: string | null; features: string
     summary: amdViSummary(features),
   }
 }
+
+/**
+ * A register as a unit's debugfs mmio or capability file prints it once its offset is written
+ * (drivers/iommu/amd/debugfs.c): "Offset:0x18 Value:0x000c22000003f48d".
+ */
+export function parseAmdDebugfsRegister(text: string): {offset: number; value: bigint} | {note: string} {
+  const t = text.trim()
+  const m = /^Offset:0x([0-9a-f]{1,8}) Value:0x([0-9a-f]{1,16})$/.exec(t)
+  if (m) return {offset: parseInt(m[1]!, 16), value: BigInt(`0x${m[2]}`)}
+  return {
+    note: t.startsWith('Please provide')
+      ? 'no offset was chosen when it was read'
+      : `not in the format of Linux 7.2: ${JSON.stringify(t.slice(0, 120))}`,
+  }
+}
+
+/** The MMIO Control Register (offset 0x18), by the bits amd_iommu_types.h names CONTROL_*. */
+export interface AmdViControl {
+  /** IommuEn (0): the unit translates. */
+  iommuEnabled: boolean
+  /** EventLogEn (2) and EventIntEn (3). */
+  eventLog: boolean
+  eventInterrupt: boolean
+  /** CmdBufEn (12): the command buffer (its invalidation queue) runs. */
+  commandBuffer: boolean
+  /** PPRLogEn (13), PPREn (15): peripheral page requests. */
+  pprLog: boolean
+  ppr: boolean
+  /** GTEn (16): guest (v2) translation. */
+  guestTranslation: boolean
+  /** GAEn (17): guest virtual APIC interrupt remapping. */
+  guestVapic: boolean
+  /** XTEn (50): x2APIC interrupts. */
+  x2apic: boolean
+}
+
+export function decodeAmdViControl(v: bigint): AmdViControl {
+  return {
+    iommuEnabled: bit(v, 0),
+    eventLog: bit(v, 2),
+    eventInterrupt: bit(v, 3),
+    commandBuffer: bit(v, 12),
+    pprLog: bit(v, 13),
+    ppr: bit(v, 15),
+    guestTranslation: bit(v, 16),
+    guestVapic: bit(v, 17),
+    x2apic: bit(v, 50),
+  }
+}
+
+/** The MMIO Status Register (offset 0x2020), by the bits amd_iommu_types.h names MMIO_STATUS_*. */
+export interface AmdViStatus {
+  /** EventOverflow (0): events were lost. */
+  eventOverflow: boolean
+  eventInterrupt: boolean
+  comWaitInterrupt: boolean
+  /** EventLogRun (3), CmdBufRun (4). */
+  eventLogRunning: boolean
+  commandBufferRunning: boolean
+  /** PprOverflow (5): page requests were lost. */
+  pprOverflow: boolean
+  pprInterrupt: boolean
+  pprLogRunning: boolean
+  gaLogRunning: boolean
+  gaLogOverflow: boolean
+}
+
+export function decodeAmdViStatus(v: bigint): AmdViStatus {
+  return {
+    eventOverflow: bit(v, 0),
+    eventInterrupt: bit(v, 1),
+    comWaitInterrupt: bit(v, 2),
+    eventLogRunning: bit(v, 3),
+    commandBufferRunning: bit(v, 4),
+    pprOverflow: bit(v, 5),
+    pprInterrupt: bit(v, 6),
+    pprLogRunning: bit(v, 7),
+    gaLogRunning: bit(v, 8),
+    gaLogOverflow: bit(v, 9),
+  }
+}

@@ -11,10 +11,17 @@ import {
   walkIova,
   WalkResult,
 } from '../decode/vtd-debugfs.js'
-import {AmdDte, AmdTranslation, decodeDte, parseDevtbl} from '../decode/amdvi-dte.js'
+import {AmdDte, AmdTranslation, decodeDte, DevtblLine, parseDevtbl} from '../decode/amdvi-dte.js'
 import {ExitCode, IommuctlError} from '../errors.js'
 import {Bdf, hex, Hex} from '../records.js'
-import {AMD_DEBUGFS_DIR, DebugfsState, INTEL_DEBUGFS_DIR, readDebugfs} from '../sysfs/debugfs.js'
+import {
+  AMD_DEBUGFS_DIR,
+  ChosenFile,
+  DebugfsState,
+  INTEL_DEBUGFS_DIR,
+  readChosen,
+  readDebugfs,
+} from '../sysfs/debugfs.js'
 import type {Holder} from '../sysfs/holders.js'
 import {listGroups, listUnits} from '../sysfs/inventory.js'
 import {noSuchDevice, readPciBrief, readPciDevice, requireBdfs} from '../sysfs/pci.js'
@@ -101,65 +108,36 @@ function attachmentOf(e: VtdContextLine): LiveAttachment {
 
 const AMD_DEVID = `${AMD_DEBUGFS_DIR}/devid`
 const AMD_DEVTBL = `${AMD_DEBUGFS_DIR}/devtbl`
-/** Tries at choosing a device in devid and finding devtbl print it, when other readers choose too. */
-const DEVID_TRIES = 3
 
-/**
- * A device's DTE through AMD-Vi's debugfs, whose devtbl prints the one device written to devid:
- * a choice every reader shares. So the device is written, devtbl read, and its line kept only if
- * it names that device (another reader may have chosen between), up to DEVID_TRIES times; then
- * whatever was chosen before is written back, for whoever chose it. Live host only, as root.
- */
+/** AMD-Vi's device table: devtbl prints the DTE of the device written to devid. */
+const DEVTBL: ChosenFile<DevtblLine> = {
+  choose: AMD_DEVID,
+  answer: AMD_DEVTBL,
+  current: (text) => /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/.exec(text.trim())?.[0] ?? null,
+  parse: parseDevtbl,
+  answers: (line, bdf) => line.deviceId === bdf,
+}
+
+/** A device's DTE, through devid and devtbl (readChosen: live host, root). */
 function readDte(root: Root, bdf: string): {attachment: LiveAttachment | null; note: string | null} {
-  if (!root.isLive)
-    return {
-      attachment: null,
-      note: `AMD-Vi's device table is read by choosing the device in ${AMD_DEVID}, which only the live host has`,
-    }
-  const before = readDebugfs(root, AMD_DEVID)
-  if (before.text === null) return {attachment: null, note: `not read from debugfs: ${before.note}`}
-  const chosen = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/.exec(before.text.trim())?.[0] ?? null
-  let note = `${AMD_DEVTBL} printed another device each of ${DEVID_TRIES} times: another reader was choosing in devid`
-  try {
-    for (let i = 0; i < DEVID_TRIES; i++) {
-      root.write(AMD_DEVID, `${bdf}\n`)
-      const text = readDebugfs(root, AMD_DEVTBL).text ?? ''
-      const line = parseDevtbl(text)
-      if ('note' in line) return {attachment: null, note: line.note}
-      if (line.deviceId !== bdf) continue
-      const dte = decodeDte(line.qwords)
-      return {
-        attachment: {
-          pasid: null,
-          domainId: dte.domainId,
-          translation: dte.translation,
-          addressWidth: dte.addressWidth,
-          levels: dte.levels || null,
-          pageTableRoot: dte.pageTableRoot,
-          contextEntry: null,
-          pasidEntry: null,
-          deviceTableEntry: line.qwords.map(hex) as [Hex, Hex, Hex, Hex],
-          dte,
-        },
-        note: null,
-      }
-    }
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code
-    note =
-      code === 'EACCES' || code === 'EPERM'
-        ? `choosing the device in ${AMD_DEVID} needs root (debugfs is mode 0700): run as root`
-        : `the kernel refused ${bdf} in ${AMD_DEVID} (${code ?? (error as Error).message})`
-  } finally {
-    if (chosen !== null && chosen !== bdf) {
-      try {
-        root.write(AMD_DEVID, `${chosen}\n`)
-      } catch {
-        // Put back as a courtesy: its reader checks what devtbl prints, as this one does.
-      }
-    }
+  const {value: line, note} = readChosen(root, DEVTBL, bdf)
+  if (!line) return {attachment: null, note}
+  const dte = decodeDte(line.qwords)
+  return {
+    attachment: {
+      pasid: null,
+      domainId: dte.domainId,
+      translation: dte.translation,
+      addressWidth: dte.addressWidth,
+      levels: dte.levels || null,
+      pageTableRoot: dte.pageTableRoot,
+      contextEntry: null,
+      pasidEntry: null,
+      deviceTableEntry: line.qwords.map(hex) as [Hex, Hex, Hex, Hex],
+      dte,
+    },
+    note: null,
   }
-  return {attachment: null, note}
 }
 
 /** Every device in a group, with its live attachments where debugfs can be read. */

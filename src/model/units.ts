@@ -1,4 +1,12 @@
-import {AmdViRegisters, parseAmdViRegisters} from '../decode/amdvi.js'
+import {
+  AmdViControl,
+  AmdViRegisters,
+  AmdViStatus,
+  decodeAmdViControl,
+  decodeAmdViStatus,
+  parseAmdDebugfsRegister,
+  parseAmdViRegisters,
+} from '../decode/amdvi.js'
 import {decodeVirtioIommuFeatures, VirtioIommuFeatures, virtioIommuSummary} from '../decode/virtio-iommu.js'
 import {
   decodeVtdFsts,
@@ -10,8 +18,15 @@ import {
 } from '../decode/vtd.js'
 import {parseRegset} from '../decode/vtd-debugfs.js'
 import {IommuctlError} from '../errors.js'
-import {Hex} from '../records.js'
-import {DebugfsState, INTEL_DEBUGFS_DIR, readDebugfs} from '../sysfs/debugfs.js'
+import {hex, Hex} from '../records.js'
+import {
+  AMD_DEBUGFS_DIR,
+  ChosenFile,
+  DebugfsState,
+  INTEL_DEBUGFS_DIR,
+  readChosen,
+  readDebugfs,
+} from '../sysfs/debugfs.js'
 import {listUnits, UnitKind, UNITS_DIR} from '../sysfs/inventory.js'
 import {Root} from '../sysfs/root.js'
 
@@ -44,16 +59,23 @@ export function readUnit(root: Root, name: string): UnitRecord | null {
   return u ? unitRecord(root, u.name, u.kind, u.devices) : null
 }
 
-/** A unit's registers as they are now, from debugfs (VT-d iommu_regset), with the status bits decoded. */
+/**
+ * A unit's registers as they are now, from debugfs (VT-d iommu_regset; AMD-Vi's iommuNN/mmio),
+ * with the status bits decoded.
+ */
 export interface UnitLive {
   source: string
   state: DebugfsState
   /** Why they are not shown, or what in the dump was not understood. */
   note: string | null
-  /** Every register the dump has, by its VT-d name (GSTS, FSTS, CAP, ...). */
+  /** Every register read, by its name in the spec (VT-d GSTS, FSTS, CAP, ...; AMD-Vi Control, Status, ...). */
   registers: Record<string, Hex> | null
+  /** VT-d: GSTS and FSTS decoded; null elsewhere. */
   gsts: VtdGsts | null
   fsts: VtdFsts | null
+  /** AMD-Vi: the Control and Status registers decoded; null elsewhere. */
+  control: AmdViControl | null
+  status: AmdViStatus | null
 }
 
 /** `iommuctl units show --json`: the unit, and for VT-d its live registers (null for other kinds). */
@@ -64,7 +86,69 @@ export interface UnitDetail extends UnitRecord {
 export function readUnitDetail(root: Root, name: string): UnitDetail | null {
   const unit = readUnit(root, name)
   if (!unit) return null
-  return {...unit, live: unit.kind === 'intel-vtd' ? vtdLive(root, name) : null}
+  const live =
+    unit.kind === 'intel-vtd' ? vtdLive(root, name) : unit.kind === 'amd-vi' ? amdLive(root, name) : null
+  return {...unit, live}
+}
+
+/** The AMD-Vi MMIO registers units show reads, by offset (AMD IOMMU specification 48882, MMIO registers). */
+const AMD_MMIO = {
+  Control: 0x18,
+  ExtendedFeatures: 0x30,
+  CommandBufferHead: 0x2000,
+  CommandBufferTail: 0x2008,
+  EventLogHead: 0x2010,
+  EventLogTail: 0x2018,
+  Status: 0x2020,
+} as const
+
+/**
+ * An AMD-Vi unit's registers through its debugfs mmio file, which prints the register at the
+ * offset written to it: one choice every reader shares (readChosen). ivhdN's directory is
+ * iommuNN (the unit's index, "iommu%02d").
+ */
+function amdLive(root: Root, name: string): UnitLive {
+  const index = /^ivhd(\d{1,3})$/.exec(name)?.[1]
+  const file = index === undefined ? null : `${AMD_DEBUGFS_DIR}/iommu${index.padStart(2, '0')}/mmio`
+  const live: UnitLive = {
+    source: file ?? AMD_DEBUGFS_DIR,
+    state: 'absent',
+    note: file ? null : `${name} is not named as the kernel names AMD-Vi units (ivhdN)`,
+    registers: null,
+    gsts: null,
+    fsts: null,
+    control: null,
+    status: null,
+  }
+  if (!file) return live
+  const state = readDebugfs(root, file)
+  live.state = state.state
+  live.note = state.note
+  if (state.text === null) return live
+  const mmio: ChosenFile<{offset: number; value: bigint}> = {
+    choose: file,
+    answer: file,
+    current: (text) => {
+      const r = parseAmdDebugfsRegister(text)
+      return 'note' in r ? null : `0x${r.offset.toString(16)}`
+    },
+    parse: parseAmdDebugfsRegister,
+    answers: (r, offset) => r.offset === Number(offset),
+  }
+  const registers: Record<string, Hex> = {}
+  for (const [reg, offset] of Object.entries(AMD_MMIO)) {
+    const {value, note} = readChosen(root, mmio, `0x${offset.toString(16)}`)
+    if (!value) {
+      live.note = `${reg} (0x${offset.toString(16)}): ${note}`
+      break
+    }
+    registers[reg] = hex(value.value)
+  }
+  if (Object.keys(registers).length === 0) return live
+  live.registers = registers
+  if (registers.Control) live.control = decodeAmdViControl(BigInt(registers.Control))
+  if (registers.Status) live.status = decodeAmdViStatus(BigInt(registers.Status))
+  return live
 }
 
 function vtdLive(root: Root, name: string): UnitLive {
@@ -76,6 +160,8 @@ function vtdLive(root: Root, name: string): UnitLive {
     registers: null,
     gsts: null,
     fsts: null,
+    control: null,
+    status: null,
   }
   if (file.text === null) return live
   const parsed = parseRegset(file.text)

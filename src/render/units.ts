@@ -49,15 +49,14 @@ export function renderUnit(u: UnitDetail): string {
     if (u.live.registers === null) out.push(`\nlive registers: not read, ${u.live.note}`)
     else {
       const r = u.live.registers
-      section('live registers (debugfs)', {
-        GSTS: r.GSTS,
-        FSTS: r.FSTS,
-        RTADDR: r.RTADDR,
-        IQA: r.IQA,
-        IRTA: r.IRTA,
-      })
+      section(
+        'live registers (debugfs)',
+        u.kind === 'amd-vi' ? r : {GSTS: r.GSTS, FSTS: r.FSTS, RTADDR: r.RTADDR, IQA: r.IQA, IRTA: r.IRTA},
+      )
       section('global status', u.live.gsts)
       section('fault status', u.live.fsts)
+      section('control', u.live.control)
+      section('status', u.live.status)
       if (u.live.note) out.push(u.live.note)
     }
   }

@@ -62,3 +62,70 @@ export function readDebugfs(root: Root, hostPath: string): DebugfsFile {
     return at('unreadable', `${hostPath} cannot be read: ${code ?? (error as Error).message}`)
   }
 }
+
+/**
+ * A debugfs file that answers for a choice written first: AMD-Vi's devtbl prints the device
+ * written to devid, a unit's mmio and capability files the register whose offset was written
+ * to them. The choice is one that every reader shares, so another reader may change it between
+ * a write and a read.
+ */
+export interface ChosenFile<T> {
+  /** The file the choice is written to. */
+  choose: string
+  /** The file that answers (the same one for mmio and capability). */
+  answer: string
+  /** The choice `choose` holds now, from its text, to put back afterwards; null for none. */
+  current(text: string): string | null
+  /** The answer's text read, or why it holds none. */
+  parse(text: string): T | {note: string}
+  /** Whether an answer is the one for this choice (it names the device, the offset). */
+  answers(value: T, choice: string): boolean
+}
+
+/** Tries at a choice before another reader's choosing is given as the reason. */
+const CHOICE_TRIES = 3
+
+/**
+ * Writes a choice and reads the answer, kept only when it answers for that choice, up to
+ * CHOICE_TRIES times; then writes back what was chosen before, for whoever chose it (they check
+ * their answer too). Live host only: a snapshot has no kernel to answer.
+ */
+export function readChosen<T>(
+  root: Root,
+  file: ChosenFile<T>,
+  choice: string,
+): {value: T | null; note: string | null} {
+  if (!root.isLive)
+    return {
+      value: null,
+      note: `${file.answer} answers for what is written to ${file.choose}, which only the live host can do`,
+    }
+  const before = readDebugfs(root, file.choose)
+  if (before.text === null) return {value: null, note: `not read from debugfs: ${before.note}`}
+  const chosen = file.current(before.text)
+  let note = `${file.answer} answered for another choice each of ${CHOICE_TRIES} times: another reader was choosing in ${file.choose}`
+  try {
+    for (let i = 0; i < CHOICE_TRIES; i++) {
+      root.write(file.choose, `${choice}\n`)
+      const value = file.parse(readDebugfs(root, file.answer).text ?? '')
+      if (typeof value === 'object' && value !== null && 'note' in value)
+        return {value: null, note: value.note}
+      if (file.answers(value, choice)) return {value, note: null}
+    }
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    note =
+      code === 'EACCES' || code === 'EPERM'
+        ? `writing ${file.choose} needs root (debugfs is mode 0700): run as root`
+        : `the kernel refused ${choice} in ${file.choose} (${code ?? (error as Error).message})`
+  } finally {
+    if (chosen !== null && chosen !== choice) {
+      try {
+        root.write(file.choose, `${chosen}\n`)
+      } catch {
+        // A courtesy: whoever chose it checks what the file answers, as this does.
+      }
+    }
+  }
+  return {value: null, note}
+}

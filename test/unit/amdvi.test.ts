@@ -4,7 +4,15 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {amdViBootLine, amdViSummary, decodeAmdViEfr, parseAmdViRegisters} from '../../src/decode/amdvi.js'
+import {
+  amdViBootLine,
+  amdViSummary,
+  decodeAmdViControl,
+  decodeAmdViEfr,
+  decodeAmdViStatus,
+  parseAmdDebugfsRegister,
+  parseAmdViRegisters,
+} from '../../src/decode/amdvi.js'
 import {unpackFixture} from '../helpers/cli.js'
 
 // Expectations come from drivers/iommu/amd/amd_iommu_types.h and init.c in Linux 7.2 where they
@@ -300,5 +308,49 @@ describe('parseAmdViRegisters', () => {
         summary: 'capabilities unknown: features unreadable',
       })
     }
+  })
+})
+
+describe("AMD-Vi live registers (a unit's debugfs mmio)", () => {
+  it("parses the kernel's Offset/Value line, and says when no offset was chosen", () => {
+    // The example of Documentation/ABI/testing/debugfs-amd-iommu.
+    assert.deepEqual(parseAmdDebugfsRegister('Offset:0x18 Value:0x000c22000003f48d\n'), {
+      offset: 0x18,
+      value: 0x000c22000003f48dn,
+    })
+    const none = parseAmdDebugfsRegister("Please provide mmio register's offset\n")
+    assert.match((none as {note: string}).note, /no offset was chosen/)
+    assert.match(
+      (parseAmdDebugfsRegister('Offset:0x18 Value:zz') as {note: string}).note,
+      /not in the format/,
+    )
+  })
+
+  it('Control: IommuEn 0, EventLogEn 2, EventIntEn 3, CmdBufEn 12, PPRLogEn 13, PPREn 15, GTEn 16, GAEn 17, XTEn 50', () => {
+    // The ABI example's 0x000c22000003f48d: bits 0, 2, 3, 7, 10, 12-17 and 50 (XTEn) among others.
+    const c = decodeAmdViControl(0x000c22000003f48dn)
+    assert.deepEqual(c, {
+      iommuEnabled: true,
+      eventLog: true,
+      eventInterrupt: true,
+      commandBuffer: true,
+      pprLog: true,
+      ppr: true,
+      guestTranslation: true,
+      guestVapic: true,
+      x2apic: true,
+    })
+    assert.ok(Object.values(decodeAmdViControl(0n)).every((v) => v === false))
+    assert.deepEqual(decodeAmdViControl(1n << 12n).commandBuffer, true)
+  })
+
+  it('Status: EventOverflow 0, EventLogRun 3, CmdBufRun 4, PprOverflow 5', () => {
+    const s = decodeAmdViStatus(0b111001n)
+    assert.deepEqual(
+      Object.entries(s)
+        .filter(([, v]) => v)
+        .map(([k]) => k),
+      ['eventOverflow', 'eventLogRunning', 'commandBufferRunning', 'pprOverflow'],
+    )
   })
 })

@@ -61,6 +61,8 @@ describe('renderUnit', () => {
         registers: {GSTS: '0xc7000000', FSTS: '0x302'},
         gsts: decodeVtdGsts(0xc7000000n),
         fsts: decodeVtdFsts(0x302n),
+        control: null,
+        status: null,
       },
     }
     const text = plain(renderUnit(live))

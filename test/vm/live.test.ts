@@ -246,7 +246,14 @@ run held ic domains list --json
 run translate ic domains translate ${E1000E} 0x0 --json
 dte held
 run stop ic session stop --json
-run nobody setpriv --reuid=nobody --regid=nogroup --clear-groups env IOMMUCTL_SESSION_DIR=/run/tmp/none node bin/run.js domains list --json`,
+run nobody setpriv --reuid=nobody --regid=nogroup --clear-groups env IOMMUCTL_SESSION_DIR=/run/tmp/none node bin/run.js domains list --json
+M=$D/iommu00/mmio
+for o in 0x18 0x30 0x2020; do echo $o > $M; cat $M >> $dir/mmio.txt; done
+echo 0x2008 > $M
+run unit ic units show ivhd0 --json
+run unittext ic units show ivhd0
+cat $M > $dir/mmio-after
+cat /sys/class/iommu/ivhd0/amd-iommu/features > $dir/features`,
         600_000,
       )
       // The DTE's qwords as the test reads devtbl itself, and its fields by the AMD IOMMU spec's
@@ -303,6 +310,34 @@ run nobody setpriv --reuid=nobody --regid=nogroup --clear-groups env IOMMUCTL_SE
       assert.equal(nobody.live.source, 'sysfs')
       assert.equal(nobody.live.debugfs.state, 'not-root')
       assert.match(dev(nobody).note, /run as root/)
+
+      // units show: the MMIO registers as the test reads them through the unit's mmio file, the
+      // Control bits of a unit in use (IommuEn, the command buffer and the event log on: init.c's
+      // iommu_enable, iommu_enable_command_buffer, iommu_enable_event_buffer); EFR as sysfs has it.
+      const mmio = Object.fromEntries(
+        read
+          .file('mmio.txt')
+          .trim()
+          .split('\n')
+          .map((l) => /^Offset:(0x[0-9a-f]+) Value:0x([0-9a-f]+)$/.exec(l)!)
+          .map((m) => [Number(m[1]), `0x${BigInt(`0x${m[2]}`).toString(16)}`]),
+      )
+      const unit = json(read('unit'), 'unit')
+      assert.equal(unit.live.state, 'read', JSON.stringify(unit.live))
+      assert.equal(unit.live.registers.Control, mmio[0x18])
+      assert.equal(unit.live.registers.ExtendedFeatures, mmio[0x30])
+      assert.equal(unit.live.registers.Status, mmio[0x2020])
+      assert.deepEqual(
+        [unit.live.control.iommuEnabled, unit.live.control.commandBuffer, unit.live.control.eventLog],
+        [true, true, true],
+      )
+      assert.equal(
+        BigInt(unit.live.registers.ExtendedFeatures),
+        BigInt(`0x${read.file('features').split(':')[0]!.trim()}`),
+      )
+      assert.match(read('unittext').out, /control[\s\S]*iommuEnabled\s+yes/)
+      // The offset chosen before (0x2008) is chosen again.
+      assert.match(read.file('mmio-after'), /^Offset:0x2008 /)
     },
   )
 })

@@ -11,7 +11,7 @@ export default class UnitsShow extends BaseCommand<typeof UnitsShow> {
   }
 
   static description =
-    'VT-d units: version, address, cap and ecap, every field named by the VT-d specification mnemonic (read as the kernel reads it). AMD-Vi: cap, EFR and EFR2 with every named feature. virtio-iommu: its virtio feature bits. Other kinds: every attribute as text. VT-d, as root with CONFIG_INTEL_IOMMU_DEBUGFS: the registers as they are now (debugfs iommu_regset), the global and fault status decoded (translation, interrupt remapping and queued invalidation enabled, pending faults); otherwise why not.'
+    'VT-d units: version, address, cap and ecap, every field named by the VT-d specification mnemonic (read as the kernel reads it). AMD-Vi: cap, EFR and EFR2 with every named feature. virtio-iommu: its virtio feature bits. Other kinds: every attribute as text. VT-d, as root with CONFIG_INTEL_IOMMU_DEBUGFS: the registers as they are now (debugfs iommu_regset), the global and fault status decoded (translation, interrupt remapping and queued invalidation enabled, pending faults); AMD-Vi, as root with CONFIG_AMD_IOMMU_DEBUGFS: Control, Status, EFR and the command-buffer and event-log pointers through the debugfs mmio file of the unit (each offset written, the answer kept only when it names that offset; the offset chosen before is put back), Control and Status decoded; otherwise why not.'
 
   static examples = [
     {command: '<%= config.bin %> <%= command.id %> dmar0', description: 'Decode a VT-d unit.'},
