@@ -6,7 +6,7 @@ export function parentOf(o: SessionObject): string | null {
   if (o.parent === null) return null
   if (o.kind === 'hwpt') return o.type === null ? `ioas ${o.parent}` : `parent ${o.parent}`
   if (o.kind === 'viommu') return `nest-parent hwpt ${o.parent}`
-  if (o.kind === 'vdevice') return `viommu ${o.parent}`
+  if (o.kind === 'vdevice' || o.kind === 'veventq') return `viommu ${o.parent}`
   return String(o.parent)
 }
 
@@ -20,8 +20,13 @@ function detailOf(o: SessionObject): string {
       ].join(', ')
     case 'hwpt': {
       const nested = o.type === null ? '' : `nested (${o.type}) `
-      return `${nested}on ${parentOf(o)} for ${o.bdf}${o.flags.length ? `, ${o.flags.join(' ')}` : ''}`
+      const faults = o.faultQueue === null ? '' : `, faults to ${o.faultQueue}`
+      return `${nested}on ${parentOf(o)} for ${o.bdf}${o.flags.length ? `, ${o.flags.join(' ')}` : ''}${faults}`
     }
+    case 'fault-queue':
+      return `fd ${o.fd}`
+    case 'veventq':
+      return `${o.type} on ${parentOf(o)}, depth ${o.depth}, fd ${o.fd}`
     case 'viommu':
       return `${o.type} on ${parentOf(o)} for ${o.bdf}`
     case 'vdevice':

@@ -3,7 +3,7 @@ import type {HandoffDevice} from '../handoff/devices.js'
 import {schemaProblem, schemaValidators} from '../schema.js'
 import {Engine, EngineState, explained} from './engine.js'
 import {Kernel} from './kernel.js'
-import {hexBytes} from './nesting.js'
+import {DEFAULT_VEVENTQ_DEPTH, hexBytes} from './nesting.js'
 import {checkPlan, Plan, planError, planSize} from './plan.js'
 
 /** One entry of the plan as it went. */
@@ -57,8 +57,8 @@ export function planDevices(plan: Plan): string[] {
 }
 
 /**
- * Builds the plan in a new engine: devices, IOASes, maps, HWPTs, vIOMMUs, vDEVICEs, the HWPTs on
- * vIOMMUs, attachments. If an entry fails, everything made so far is torn down and the error
+ * Builds the plan in a new engine: devices, IOASes, maps, fault queues, HWPTs, vIOMMUs, vDEVICEs,
+ * vEVENTQs, the HWPTs on vIOMMUs, attachments. If an entry fails, everything made so far is torn down and the error
  * names the entry and why.
  */
 export function applyPlan(
@@ -102,6 +102,13 @@ export function applyPlan(
       return `iova ${r.iova}`
     }),
   )
+  plan.faultQueues?.forEach((q, i) =>
+    step(
+      `faultQueues[${i}]`,
+      `fault queue ${q.name}`,
+      () => `fault-queue ${engine.createFaultQueue(q.name)}`,
+    ),
+  )
   const viommus = new Set(plan.viommus?.map((v) => v.name))
   const hwpts = (late: boolean) =>
     plan.hwpts?.forEach((h, i) => {
@@ -110,9 +117,15 @@ export function applyPlan(
       if (viommus.has(on) !== late) return
       const nested =
         h.parent === undefined ? undefined : {type: h.dataType!, data: hexBytes(`hwpts[${i}].data`, h.data!)}
-      const what = [h.flags?.join(', '), nested && `nested, ${nested.type} data`].filter(Boolean).join('; ')
+      const what = [
+        h.flags?.join(', '),
+        nested && `nested, ${nested.type} data`,
+        h.faultQueue && `faults to ${h.faultQueue}`,
+      ]
+        .filter(Boolean)
+        .join('; ')
       step(`hwpts[${i}]`, `HWPT ${h.name} on ${on} for ${h.device}${what ? ` (${what})` : ''}`, () => {
-        return `hwpt ${engine.createHwpt(h.name, on, h.device, h.flags, nested)}`
+        return `hwpt ${engine.createHwpt(h.name, on, h.device, h.flags, nested, h.faultQueue)}`
       })
     })
   hwpts(false)
@@ -124,6 +137,12 @@ export function applyPlan(
   plan.vdevices?.forEach((d, i) =>
     step(`vdevices[${i}]`, `vDEVICE ${d.name} of ${d.device} at ${d.virtId} on ${d.viommu}`, () => {
       return `vdevice ${engine.createVdevice(d.name, d.viommu, d.device, BigInt(d.virtId))}`
+    }),
+  )
+  plan.veventqs?.forEach((q, i) =>
+    step(`veventqs[${i}]`, `vEVENTQ ${q.name} (${q.type}) on ${q.viommu}`, () => {
+      const id = engine.createVeventq(q.name, q.viommu, q.type, q.depth ?? DEFAULT_VEVENTQ_DEPTH)
+      return `veventq ${id}`
     }),
   )
   hwpts(true)

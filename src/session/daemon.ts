@@ -8,7 +8,7 @@ import {schemaProblem, schemaValidators} from '../schema.js'
 import {Root} from '../sysfs/root.js'
 import {Engine, explained} from './engine.js'
 import {hostKernel} from './kernel.js'
-import {hexBytes} from './nesting.js'
+import {DEFAULT_VEVENTQ_DEPTH, hexBytes} from './nesting.js'
 import {serveLines} from './lines.js'
 import {ensureSessionDir, isAnswering, openSessionFile} from './paths.js'
 import {
@@ -208,7 +208,9 @@ export class Daemon {
         const nested =
           a.parent === undefined ? undefined : {type: a.dataType!, data: hexBytes('data', a.data!)}
         return {
-          id: explained(() => e.createHwpt(a.name ?? null, a.parent ?? a.ioas!, a.device, a.flags, nested)),
+          id: explained(() =>
+            e.createHwpt(a.name ?? null, a.parent ?? a.ioas!, a.device, a.flags, nested, a.faultQueue),
+          ),
         }
       }
       case 'create-viommu':
@@ -223,6 +225,23 @@ export class Daemon {
             e.createVdevice(req.args.name ?? null, req.args.viommu, req.args.device, BigInt(req.args.virtId)),
           ),
         }
+      case 'create-fault-queue':
+        return {id: explained(() => e.createFaultQueue(req.args.name ?? null))}
+      case 'create-veventq': {
+        const a = req.args
+        return {
+          id: explained(() =>
+            e.createVeventq(a.name ?? null, a.viommu, a.type, a.depth ?? DEFAULT_VEVENTQ_DEPTH),
+          ),
+        }
+      }
+      case 'read-faults':
+        return {faults: explained(() => e.readFaults(req.args.queue, req.args.max ?? 64, req.args.respond))}
+      case 'respond-fault':
+        explained(() => e.respondFault(req.args.queue, req.args.cookie, req.args.response))
+        return {done: true}
+      case 'read-events':
+        return {events: explained(() => e.readEvents(req.args.queue, req.args.max ?? 64))}
       case 'invalidate': {
         const entries = req.args.entries === '' ? Buffer.alloc(0) : hexBytes('entries', req.args.entries)
         return explained(() => e.invalidate(req.args.id, req.args.dataType, entries))

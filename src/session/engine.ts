@@ -9,9 +9,17 @@ import {explain} from '../iommufd/explain.js'
 import {hex, Hex} from '../records.js'
 import * as U from '../native/uapi/iommufd.js'
 import {parseMemlock} from '../sysfs/limits.js'
-import {FileMemory, Kernel, KernelDevice, KernelIommufd} from './kernel.js'
-import {HWPT_DATA_TYPES, INVALIDATE_TYPES, VIOMMU_TYPES} from './nesting.js'
-import {HwptDataType, HwptFlag, InvalidateDataType, PlanMap, ViommuType} from './plan.js'
+import type {PageResponse} from '../iommufd/events.js'
+import {
+  FileMemory,
+  Kernel,
+  KernelDevice,
+  KernelFaultQueue,
+  KernelIommufd,
+  KernelVEventQueue,
+} from './kernel.js'
+import {HWPT_DATA_TYPES, INVALIDATE_TYPES, VEVENTQ_TYPES, VIOMMU_TYPES} from './nesting.js'
+import {HwptDataType, HwptFlag, InvalidateDataType, PlanMap, VeventqType, ViommuType} from './plan.js'
 
 export interface MappingRecord {
   name: string | null
@@ -26,11 +34,12 @@ export interface MappingRecord {
 export interface SessionObject {
   /** The kernel's object id in this iommufd. */
   id: number
-  kind: 'ioas' | 'hwpt' | 'viommu' | 'vdevice' | 'device'
+  kind: 'ioas' | 'hwpt' | 'viommu' | 'vdevice' | 'fault-queue' | 'veventq' | 'device'
   name: string | null
   /**
    * What it is made on: for a paging HWPT the IOAS it translates, for a nested HWPT its
-   * nest-parent HWPT or vIOMMU, for a vIOMMU its nest-parent HWPT, for a vDEVICE its vIOMMU.
+   * nest-parent HWPT or vIOMMU, for a vIOMMU its nest-parent HWPT, for a vDEVICE or a vEVENTQ its
+   * vIOMMU.
    */
   parent: number | null
   /**
@@ -40,8 +49,12 @@ export interface SessionObject {
   bdf: string | null
   /** For an HWPT. */
   flags: HwptFlag[]
-  /** For a nested HWPT, what its data describes; for a vIOMMU, its type. */
-  type: HwptDataType | ViommuType | null
+  /** For a nested HWPT, what its data describes; for a vIOMMU or a vEVENTQ, its type. */
+  type: HwptDataType | ViommuType | VeventqType | null
+  /** For an HWPT: the fault queue its page requests go to. */
+  faultQueue: number | null
+  /** For a vEVENTQ: the most events it holds. */
+  depth: number | null
   /** For a vDEVICE: the device's id behind the vIOMMU (vSID, vRID). */
   virtId: Hex | null
   /** For a device: the IOAS or HWPT its RID is attached to. */
@@ -52,8 +65,50 @@ export interface SessionObject {
   mappings: MappingRecord[]
   /** For an IOAS: IOMMU_OPTION_HUGE_PAGES as the kernel reports it. */
   hugePages: boolean | null
-  /** For a device: its descriptor in the process holding the session (what --exec hands on). */
+  /**
+   * For a device, a fault queue or a vEVENTQ: its descriptor in the process holding the session
+   * (what --exec hands on).
+   */
   fd: number | null
+}
+
+/** A page request read from a session's fault queue (struct iommu_hwpt_pgfault). */
+export interface FaultRecord {
+  /** The fault queue it was read from. */
+  queue: number
+  /** The iommufd device id of the device that faulted. */
+  devId: number
+  /** Its PCI address (or mdev UUID) when it is this session's device; null otherwise. */
+  device: string | null
+  /** Null when the request carried no PASID. */
+  pasid: number | null
+  /** Page Request Group Index. */
+  grpid: number
+  perm: ('read' | 'write' | 'exec' | 'priv')[]
+  addr: Hex
+  /** Bytes the device said it will fetch; 0 without a hint. */
+  length: number
+  /** What an answer to the group names. */
+  cookie: number
+  /** The last request of its group: the one that is answered. */
+  lastPage: boolean
+  /** The raw flags. */
+  flags: number
+  /** The answer given to its group (`--respond`); null when it was not answered. */
+  response: PageResponse | null
+}
+
+/** A record read from a session's vEVENTQ (struct iommufd_vevent_header and its data). */
+export interface EventRecord {
+  /** The vEVENTQ it was read from. */
+  queue: number
+  sequence: number
+  /** A lost-events header: the queue was full and events were dropped; no data. */
+  lostEvents: boolean
+  /** Events lost just before this one, from the gap in the sequence (a lost-events header counts itself). */
+  lost: number
+  /** The type's record, as hex digits in memory order; empty for a lost-events header. */
+  data: string
 }
 
 export interface EngineState {
@@ -101,7 +156,14 @@ export class Engine {
   private readonly ioases = new Map<number, {name: string | null; maps: MapEntry[]}>()
   private readonly hwpts = new Map<
     number,
-    {name: string | null; parent: number; bdf: string; flags: HwptFlag[]; type: HwptDataType | null}
+    {
+      name: string | null
+      parent: number
+      bdf: string
+      flags: HwptFlag[]
+      type: HwptDataType | null
+      faultQueue: number | null
+    }
   >()
   private readonly viommus = new Map<
     number,
@@ -110,6 +172,11 @@ export class Engine {
   private readonly vdevices = new Map<
     number,
     {name: string | null; viommu: number; bdf: string; virtId: bigint}
+  >()
+  private readonly faultQueues = new Map<number, {name: string | null; queue: KernelFaultQueue}>()
+  private readonly veventqs = new Map<
+    number,
+    {name: string | null; viommu: number; type: VeventqType; depth: number; queue: KernelVEventQueue}
   >()
   private readonly devices = new Map<
     string,
@@ -133,6 +200,8 @@ export class Engine {
     if (this.hwpts.has(id)) return 'hwpt'
     if (this.viommus.has(id)) return 'viommu'
     if (this.vdevices.has(id)) return 'vdevice'
+    if (this.faultQueues.has(id)) return 'fault-queue'
+    if (this.veventqs.has(id)) return 'veventq'
     return undefined
   }
 
@@ -297,7 +366,8 @@ export class Engine {
 
   /**
    * An HWPT for a device: a paging one on an IOAS, or, with `nested`, a nested one on a nest-parent
-   * HWPT or a vIOMMU, its page table described by the data (which the kernel checks).
+   * HWPT or a vIOMMU, its page table described by the data (which the kernel checks). With
+   * `faultQueueRef`, its page requests go to that fault queue of this session.
    */
   createHwpt(
     name: string | null,
@@ -305,14 +375,17 @@ export class Engine {
     bdf: string,
     flags: HwptFlag[] = [],
     nested?: {type: HwptDataType; data: Buffer},
+    faultQueueRef?: string | number,
   ): number {
     const parent = this.resolve(ptRef, nested ? ['hwpt', 'viommu'] : ['ioas'])
+    const faultQueue = faultQueueRef === undefined ? null : this.resolve(faultQueueRef, ['fault-queue'])
     this.claim(name)
     const {devId} = this.device(bdf)
-    const bits = flags.reduce((a, f) => a | FLAG_BITS[f], 0)
+    const bits =
+      flags.reduce((a, f) => a | FLAG_BITS[f], 0) | (faultQueue === null ? 0 : U.IOMMU_HWPT_FAULT_ID_VALID)
     const data = nested && {type: HWPT_DATA_TYPES[nested.type], bytes: nested.data}
-    const id = this.iommufd.hwptAlloc(devId, parent, bits, data)
-    this.hwpts.set(id, {name, parent, bdf, flags, type: nested?.type ?? null})
+    const id = this.iommufd.hwptAlloc(devId, parent, bits, data, faultQueue ?? 0)
+    this.hwpts.set(id, {name, parent, bdf, flags, type: nested?.type ?? null, faultQueue})
     if (name) this.names.set(name, id)
     return id
   }
@@ -337,6 +410,74 @@ export class Engine {
     this.vdevices.set(id, {name, viommu, bdf, virtId})
     if (name) this.names.set(name, id)
     return id
+  }
+
+  /** A fault queue (IOMMU_FAULT_QUEUE_ALLOC), for HWPTs made with it to send their page requests to. */
+  createFaultQueue(name: string | null): number {
+    this.claim(name)
+    const queue = this.iommufd.faultQueueAlloc()
+    this.faultQueues.set(queue.id, {name, queue})
+    if (name) this.names.set(name, queue.id)
+    return queue.id
+  }
+
+  /** A vEVENTQ (IOMMU_VEVENTQ_ALLOC) of `type` on a vIOMMU, holding at most `depth` events. */
+  createVeventq(name: string | null, viommuRef: string | number, type: VeventqType, depth: number): number {
+    const viommu = this.resolve(viommuRef, ['viommu'])
+    this.claim(name)
+    const spec = VEVENTQ_TYPES[type]
+    const queue = this.iommufd.veventqAlloc(viommu, spec.type, depth, spec.dataLen)
+    this.veventqs.set(queue.id, {name, viommu, type, depth, queue})
+    if (name) this.names.set(name, queue.id)
+    return queue.id
+  }
+
+  /**
+   * The page requests waiting in a fault queue, at most `max` (whole groups; none: an empty
+   * list, at once). With `respond`, each group's last request is answered so as it is read.
+   */
+  readFaults(ref: string | number, max: number, respond?: PageResponse): FaultRecord[] {
+    const id = this.resolve(ref, ['fault-queue'])
+    const {queue} = this.faultQueues.get(id)!
+    const byDevId = new Map([...this.devices].map(([bdf, d]) => [d.devId, bdf]))
+    return queue.read(max).map((f) => {
+      if (respond && f.lastPage) queue.respond(f.cookie, respond)
+      return {
+        queue: id,
+        devId: f.devId,
+        device: byDevId.get(f.devId) ?? null,
+        pasid: f.pasid,
+        grpid: f.grpid,
+        perm: f.perm,
+        addr: hex(f.addr),
+        length: f.length,
+        cookie: f.cookie,
+        lastPage: f.lastPage,
+        flags: f.flags,
+        response: respond && f.lastPage ? respond : null,
+      }
+    })
+  }
+
+  /** Answers the fault group of `cookie` in a fault queue; the kernel refuses a cookie nothing waits on. */
+  respondFault(ref: string | number, cookie: number, response: PageResponse): void {
+    const id = this.resolve(ref, ['fault-queue'])
+    this.faultQueues.get(id)!.queue.respond(cookie, response)
+  }
+
+  /** The events waiting in a vEVENTQ, at most `max` (none: an empty list, at once). */
+  readEvents(ref: string | number, max: number): EventRecord[] {
+    const id = this.resolve(ref, ['veventq'])
+    return this.veventqs
+      .get(id)!
+      .queue.read(max)
+      .map((e) => ({
+        queue: id,
+        sequence: e.sequence,
+        lostEvents: e.lostEvents,
+        lost: e.lost,
+        data: e.data.toString('hex'),
+      }))
   }
 
   /**
@@ -412,20 +553,31 @@ export class Engine {
       ...[...this.hwpts].filter(([, h]) => h.parent === id).map(([h]) => `hwpt ${h}`),
       ...[...this.viommus].filter(([, v]) => v.hwpt === id).map(([v]) => `viommu ${v}`),
       ...[...this.vdevices].filter(([, v]) => v.viommu === id).map(([v]) => `vdevice ${v}`),
+      ...[...this.veventqs].filter(([, v]) => v.viommu === id).map(([v]) => `veventq ${v}`),
+      ...[...this.hwpts].filter(([, h]) => h.faultQueue === id).map(([h]) => `hwpt ${h}`),
     ]
   }
 
-  /** Destroys an IOAS, HWPT, vIOMMU or vDEVICE, refusing while something of this session still uses it. */
+  /**
+   * Destroys an IOAS, HWPT, vIOMMU, vDEVICE, fault queue or vEVENTQ, refusing while something of
+   * this session still uses it. A queue's descriptor is closed first (while it is open the kernel
+   * counts it a user: EBUSY).
+   */
   destroy(ref: string | number): void {
-    const id = this.resolve(ref, ['ioas', 'hwpt', 'viommu', 'vdevice'])
+    const id = this.resolve(ref, ['ioas', 'hwpt', 'viommu', 'vdevice', 'fault-queue', 'veventq'])
     const users = this.usersOf(id)
     if (users.length) {
       throw new IommuctlError('IN_USE', `Object ${id} is in use by ${users.join(', ')}.`, {
         suggestion: 'Detach the devices, and destroy what was made on it, first.',
       })
     }
+    this.queueOf(id)?.close()
     this.iommufd.destroy(id)
     this.forget(id)
+  }
+
+  private queueOf(id: number): KernelFaultQueue | KernelVEventQueue | undefined {
+    return this.faultQueues.get(id)?.queue ?? this.veventqs.get(id)?.queue
   }
 
   /** Drops an object from the record once the kernel has destroyed it, releasing an IOAS's memory. */
@@ -438,6 +590,8 @@ export class Engine {
     this.hwpts.delete(id)
     this.viommus.delete(id)
     this.vdevices.delete(id)
+    this.faultQueues.delete(id)
+    this.veventqs.delete(id)
     for (const [n, v] of this.names) if (v === id) this.names.delete(n)
   }
 
@@ -449,6 +603,8 @@ export class Engine {
       bdf: null,
       flags: [],
       type: null,
+      faultQueue: null,
+      depth: null,
       virtId: null,
       attachedTo: null,
       pasids: [],
@@ -487,6 +643,22 @@ export class Engine {
         bdf: h.bdf,
         flags: h.flags,
         type: h.type,
+        faultQueue: h.faultQueue,
+      })
+    }
+    for (const [id, q] of this.faultQueues) {
+      objects.push({...base, id, kind: 'fault-queue', name: q.name, fd: q.queue.fd})
+    }
+    for (const [id, q] of this.veventqs) {
+      objects.push({
+        ...base,
+        id,
+        kind: 'veventq',
+        name: q.name,
+        parent: q.viommu,
+        type: q.type,
+        depth: q.depth,
+        fd: q.queue.fd,
       })
     }
     for (const [id, v] of this.viommus) {
@@ -514,8 +686,9 @@ export class Engine {
 
   /**
    * Tears everything down in the reverse of the order it was made: PASIDs then devices detached,
-   * vDEVICEs destroyed (before their devices are closed, as iommufd.h asks), then HWPTs and
-   * vIOMMUs, each once nothing is left on it, each IOAS's mappings unmapped (their memory released) and the IOAS
+   * vEVENTQs and vDEVICEs destroyed (before their devices are closed, as iommufd.h asks), then
+   * HWPTs and vIOMMUs, each once nothing is left on it, then fault queues (each descriptor closed
+   * first: the kernel answers what is still waiting in it as invalid), each IOAS's mappings unmapped (their memory released) and the IOAS
    * destroyed, then the devices closed (which unbinds them) and the iommufd closed. Never throws:
    * a step the kernel refuses is skipped, and closing the descriptors undoes whatever is left.
    */
@@ -534,6 +707,11 @@ export class Engine {
       for (const pasid of [...d.pasids.keys()].reverse()) quietly(() => d.cdev.detach(pasid))
       if (d.rid) quietly(() => d.cdev.detach())
     }
+    for (const [id, q] of [...this.veventqs].reverse()) {
+      q.queue.close()
+      quietly(() => this.iommufd.destroy(id))
+    }
+    this.veventqs.clear()
     for (const id of [...this.vdevices.keys()].reverse()) quietly(() => this.iommufd.destroy(id))
     this.vdevices.clear()
     // Nested HWPTs on vIOMMUs on nest-parent HWPTs: destroy what nothing uses until none is left.
@@ -546,6 +724,11 @@ export class Engine {
       }
       left = [...this.hwpts.keys(), ...this.viommus.keys()]
     }
+    for (const [id, q] of [...this.faultQueues].reverse()) {
+      q.queue.close()
+      quietly(() => this.iommufd.destroy(id))
+    }
+    this.faultQueues.clear()
     for (const [id, x] of [...this.ioases].reverse()) {
       for (const m of [...x.maps].reverse()) {
         quietly(() => this.iommufd.unmap(id, BigInt(m.iova), m.bytes))

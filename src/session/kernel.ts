@@ -4,6 +4,7 @@
 // with an in-memory twin that refuses what the kernel refuses (test/helpers/fake-kernel.ts), as
 // rust-vmm's vfio-ioctls does with its vfio_syscall module and its test double.
 import {Iommufd} from '../iommufd/iommufd.js'
+import {FaultQueue, VEventQueue} from '../iommufd/queues.js'
 import {Mapping, MemoryFile} from '../native/mapping.js'
 import {Root} from '../sysfs/root.js'
 import {VfioCdev} from '../vfio/cdev.js'
@@ -27,7 +28,16 @@ export type KernelIommufd = Pick<
   | 'hwInfo'
   | 'destroy'
   | 'close'
->
+> & {
+  faultQueueAlloc(): KernelFaultQueue
+  veventqAlloc(viommuId: number, type: number, depth: number, dataLen?: number): KernelVEventQueue
+}
+
+/** A fault queue's descriptor, open: FaultQueue's read (never blocks), respond and close. */
+export type KernelFaultQueue = Pick<FaultQueue, 'id' | 'fd' | 'read' | 'respond' | 'close'>
+
+/** A vEVENTQ's descriptor, open: VEventQueue's read (never blocks; gaps counted) and close. */
+export type KernelVEventQueue = Pick<VEventQueue, 'id' | 'fd' | 'read' | 'close'>
 
 /**
  * A VFIO device's cdev, open: VfioCdev's bind, attach (an IOAS attach answers with the HWPT the

@@ -7,7 +7,7 @@ import {ExitCode, IommuctlError} from '../errors.js'
 import * as T from '../native/uapi/iommufd-test.js'
 import * as U from '../native/uapi/iommufd.js'
 import {readRegularFile} from './plan.js'
-import type {HexBytes, HwptDataType, InvalidateDataType, ViommuType} from './plan.js'
+import type {HexBytes, HwptDataType, InvalidateDataType, VeventqType, ViommuType} from './plan.js'
 
 /** The most bytes of driver data one request carries (the kernel bounds an entry by PAGE_SIZE). */
 export const MAX_USER_DATA = 4096
@@ -22,6 +22,16 @@ export const VIOMMU_TYPES: Record<ViommuType, number> = {
   'arm-smmuv3': U.IOMMU_VIOMMU_TYPE_ARM_SMMUV3,
   'tegra241-cmdqv': U.IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV,
   selftest: T.IOMMU_VIOMMU_TYPE_SELFTEST,
+}
+
+/** A vEVENTQ's depth when none is given: the events it holds before it loses some. */
+export const DEFAULT_VEVENTQ_DEPTH = 64
+
+/** Each vEVENTQ type's kernel number and the size of its records (the kernel does not say it). */
+export const VEVENTQ_TYPES: Record<VeventqType, {type: number; dataLen: number}> = {
+  'arm-smmuv3': {type: U.IOMMU_VEVENTQ_TYPE_ARM_SMMUV3, dataLen: U.iommu_vevent_arm_smmuv3.size},
+  'tegra241-cmdqv': {type: U.IOMMU_VEVENTQ_TYPE_TEGRA241_CMDQV, dataLen: U.iommu_vevent_tegra241_cmdqv.size},
+  selftest: {type: T.IOMMU_VEVENTQ_TYPE_SELFTEST, dataLen: T.iommu_viommu_event_selftest.size},
 }
 
 /**

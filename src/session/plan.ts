@@ -110,6 +110,37 @@ export interface PlanHwpt {
   dataType?: HwptDataType
   /** For a nested HWPT: the driver struct the data type names. */
   data?: HexBytes
+  /**
+   * A fault queue of `faultQueues` (by name) that this HWPT's page requests go to
+   * (IOMMU_HWPT_FAULT_ID_VALID): read and answered with `domains faults`.
+   */
+  faultQueue?: Name
+}
+
+/** A fault queue (IOMMU_FAULT_QUEUE_ALLOC): where the page requests of HWPTs naming it are queued. */
+export interface PlanFaultQueue {
+  name: Name
+}
+
+/**
+ * A vEVENTQ's type (IOMMU_VEVENTQ_TYPE_*): SMMUv3 event records, Tegra241 CMDQV error maps, or the
+ * iommufd selftest mock's.
+ */
+export type VeventqType = 'arm-smmuv3' | 'tegra241-cmdqv' | 'selftest'
+
+/** A vEVENTQ (IOMMU_VEVENTQ_ALLOC): a vIOMMU's queue of events of one type, read with `domains events`. */
+export interface PlanVeventq {
+  name: Name
+  /** A vIOMMU of `viommus` (by name). */
+  viommu: Name
+  type: VeventqType
+  /**
+   * The most events it holds before it loses some (and says so); default 64.
+   * @asType integer
+   * @minimum 1
+   * @maximum 524288
+   */
+  depth?: number
 }
 
 /** A vIOMMU (IOMMU_VIOMMU_ALLOC): the IOMMU a guest is shown, on a nest-parent HWPT. */
@@ -147,17 +178,19 @@ export interface PlanAttach {
 
 /**
  * What `iommuctl apply` builds, in this order: the devices named anywhere are opened and bound,
- * then the IOASes, maps, HWPTs, vIOMMUs, vDEVICEs, the HWPTs on vIOMMUs, and attachments, each
- * section in its order.
+ * then the IOASes, maps, fault queues, HWPTs, vIOMMUs, vDEVICEs, vEVENTQs, the HWPTs on vIOMMUs,
+ * and attachments, each section in its order.
  */
 export interface Plan {
   /** Plan format version. */
   version: 1
   ioas: PlanIoas[]
   maps?: PlanMap[]
+  faultQueues?: PlanFaultQueue[]
   hwpts?: PlanHwpt[]
   viommus?: PlanViommu[]
   vdevices?: PlanVdevice[]
+  veventqs?: PlanVeventq[]
   attach?: PlanAttach[]
   /**
    * Devices opened and handed to the --exec child unbound, after the bound ones (fd 3 + 1 + bound
@@ -397,6 +430,11 @@ export function checkPlan(plan: Plan): void {
       throw planError(`${where}`, 'a map must be readable or writable')
     if (typeof m.memory === 'object') checkMemoryFile(`${where}.memory.file`, m.memory.file, size)
   })
+  const faultQueues = new Set<string>()
+  plan.faultQueues?.forEach((q, i) => {
+    unique(`faultQueues[${i}]`, q.name)
+    faultQueues.add(q.name)
+  })
   const hwpts = new Set<string>()
   // HWPTs on a vIOMMU: made after the vIOMMUs, so none can be a vIOMMU's or another HWPT's parent.
   const onViommu = new Set<string>()
@@ -417,6 +455,8 @@ export function checkPlan(plan: Plan): void {
         where,
         'a nested HWPT (parent) needs dataType and data; a paging one (ioas) takes neither',
       )
+    if (h.faultQueue !== undefined && !faultQueues.has(h.faultQueue))
+      throw planError(`${where}.faultQueue`, `no fault queue named ${h.faultQueue} in faultQueues`)
     if (h.parent !== undefined && viommus.has(h.parent)) onViommu.add(h.name)
     hwpts.add(h.name)
   })
@@ -429,6 +469,16 @@ export function checkPlan(plan: Plan): void {
     unique(`vdevices[${i}]`, d.name)
     if (!viommus.has(d.viommu))
       throw planError(`vdevices[${i}].viommu`, `no vIOMMU named ${d.viommu} in viommus`)
+  })
+  const eventTypes = new Set<string>()
+  plan.veventqs?.forEach((q, i) => {
+    unique(`veventqs[${i}]`, q.name)
+    if (!viommus.has(q.viommu))
+      throw planError(`veventqs[${i}].viommu`, `no vIOMMU named ${q.viommu} in viommus`)
+    // iommufd_veventq_alloc: one vEVENTQ per vIOMMU and type (EEXIST).
+    if (eventTypes.has(`${q.viommu}/${q.type}`))
+      throw planError(`veventqs[${i}].type`, `vIOMMU ${q.viommu} has a ${q.type} vEVENTQ already`)
+    eventTypes.add(`${q.viommu}/${q.type}`)
   })
   const attached = new Set<string>()
   plan.attach?.forEach((a, i) => {

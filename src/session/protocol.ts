@@ -3,7 +3,8 @@
 // schemas/session-request.json and schemas/session-response.json (scripts/schemas.js), and the
 // daemon validates every request against the first before acting on it.
 import type {ErrorRecord} from '../errors.js'
-import type {EngineState, InvalidateResult, MappingRecord} from './engine.js'
+import type {PageResponse} from '../iommufd/events.js'
+import type {EngineState, EventRecord, FaultRecord, InvalidateResult, MappingRecord} from './engine.js'
 import {
   HexBytes,
   HwptDataType,
@@ -13,6 +14,7 @@ import {
   Name,
   PlanBdf,
   Size,
+  VeventqType,
   ViommuType,
   VirtId,
 } from './plan.js'
@@ -75,10 +77,68 @@ export type SessionRequest = Base &
           flags?: HwptFlag[]
           dataType?: HwptDataType
           data?: HexBytes
+          /** A fault queue of the session that the HWPT's page requests go to. */
+          faultQueue?: ObjectRef
         }
       }
     | {op: 'create-viommu'; args: {hwpt: ObjectRef; device: PlanBdf; type: ViommuType; name?: Name}}
     | {op: 'create-vdevice'; args: {viommu: ObjectRef; device: PlanBdf; virtId: VirtId; name?: Name}}
+    | {op: 'create-fault-queue'; args: {name?: Name}}
+    | {
+        op: 'create-veventq'
+        args: {
+          viommu: ObjectRef
+          type: VeventqType
+          /**
+           * @asType integer
+           * @minimum 1
+           * @maximum 524288
+           */
+          depth?: number
+          name?: Name
+        }
+      }
+    | {
+        op: 'read-faults'
+        args: {
+          queue: ObjectRef
+          /**
+           * The most page requests to read (default 64).
+           * @asType integer
+           * @minimum 1
+           * @maximum 1024
+           */
+          max?: number
+          /** Answer each group read, as it is read. */
+          respond?: PageResponse
+        }
+      }
+    | {
+        op: 'respond-fault'
+        args: {
+          queue: ObjectRef
+          /**
+           * @asType integer
+           * @minimum 0
+           * @maximum 4294967295
+           */
+          cookie: number
+          response: PageResponse
+        }
+      }
+    | {
+        op: 'read-events'
+        args: {
+          queue: ObjectRef
+          /**
+           * The most events to read (default 64).
+           * @asType integer
+           * @minimum 1
+           * @maximum 1024
+           */
+          max?: number
+        }
+      }
     | {op: 'invalidate'; args: {id: ObjectRef; dataType: InvalidateDataType; entries: HexBytes | ''}}
     | {
         op: 'attach'
@@ -125,7 +185,17 @@ export interface IdResult {
   id: number
 }
 
-/** detach and destroy answer with this. */
+/** read-faults answers with the page requests read (none waiting: an empty list). */
+export interface FaultsResult {
+  faults: FaultRecord[]
+}
+
+/** read-events answers with the events read (none waiting: an empty list). */
+export interface EventsResult {
+  events: EventRecord[]
+}
+
+/** detach, destroy and respond-fault answer with this. */
 export interface DoneResult {
   done: true
 }
@@ -144,7 +214,14 @@ export interface SessionStopped {
 
 /** What each op answers with. */
 export type SessionResult =
-  EngineState | IdResult | MappingRecord | InvalidateResult | {stopping: true} | DoneResult
+  | EngineState
+  | IdResult
+  | MappingRecord
+  | InvalidateResult
+  | FaultsResult
+  | EventsResult
+  | {stopping: true}
+  | DoneResult
 
 export type SessionResponse =
   | {v: 1; id: RequestId | null; ok: true; result: SessionResult}

@@ -43,11 +43,20 @@ import assert from 'node:assert/strict'
 
 import {IommuctlError} from '../../src/errors.js'
 import {explained} from '../../src/session/engine.js'
+import {encodePageResponse, PageFault, PageResponse, VEvent, VEventDecoder} from '../../src/iommufd/events.js'
 import type {HwInfo, InvalidateRequest, IovaRange, MapRequest, UserData} from '../../src/iommufd/iommufd.js'
 import {PartialSyscallError, SyscallError} from '../../src/native/errors.js'
 import * as T from '../../src/native/uapi/iommufd-test.js'
 import * as U from '../../src/native/uapi/iommufd.js'
-import type {FileMemory, Kernel, KernelDevice, KernelIommufd, UserMemory} from '../../src/session/kernel.js'
+import type {
+  FileMemory,
+  Kernel,
+  KernelDevice,
+  KernelFaultQueue,
+  KernelIommufd,
+  KernelVEventQueue,
+  UserMemory,
+} from '../../src/session/kernel.js'
 
 const E = constants.errno
 const PAGE = 4096n
@@ -131,6 +140,112 @@ type FakeObject =
   | {kind: 'viommu'; hwpt: number; iommu: string; virtIds: Map<bigint, number>}
   | {kind: 'vdevice'; viommu: number; dev: number; virtId: bigint}
   | {kind: 'device'; bdf: string; vdevice: number | null}
+  | {kind: 'fault-queue'; queue: FakeFaultQueue}
+  | {kind: 'veventq'; viommu: number; type: number; queue: FakeVEventQueue}
+
+/** VEVENTQ_MAX_DEPTH (drivers/iommu/iommufd/iommufd_private.h). */
+const VEVENTQ_MAX_DEPTH = 1 << 19
+
+/**
+ * A fault queue's descriptor (eventq.c): page requests a test delivers are read once, whole; a
+ * group's last request waits for its answer, and an answer to a cookie nothing waits on is
+ * EINVAL. While the descriptor is open the queue is busy (IOMMU_DESTROY: EBUSY).
+ */
+export class FakeFaultQueue implements KernelFaultQueue {
+  readonly queued: PageFault[] = []
+  readonly waiting = new Set<number>()
+  readonly answers: {cookie: number; response: PageResponse}[] = []
+  open = true
+
+  constructor(
+    readonly id: number,
+    readonly fd: number,
+    private readonly release: () => void,
+  ) {}
+
+  /** What the IOMMU driver does on a device's page request (iommufd_fault_iopf_handler). */
+  deliver(fault: PageFault): void {
+    this.queued.push(fault)
+  }
+
+  read(max = 64): PageFault[] {
+    if (!this.open) throw new SyscallError('read of the fault queue', E.EBADF)
+    const out = this.queued.splice(0, max)
+    for (const f of out) if (f.lastPage) this.waiting.add(f.cookie)
+    return out
+  }
+
+  respond(cookie: number, response: PageResponse): void {
+    const op = `page response to fault cookie ${cookie}`
+    if (!this.open) throw new SyscallError(op, E.EBADF)
+    encodePageResponse(cookie, response)
+    if (!this.waiting.delete(cookie)) throw new SyscallError(op, E.EINVAL)
+    this.answers.push({cookie, response})
+  }
+
+  close(): void {
+    if (!this.open) return
+    this.open = false
+    this.release()
+  }
+}
+
+/**
+ * A vEVENTQ's descriptor: events a test reports are queued with the next sequence; past the
+ * depth they are lost and a lost-events header stands for them (iommufd_viommu_report_event).
+ * Read through the real decoder, from the bytes the kernel would give.
+ */
+export class FakeVEventQueue implements KernelVEventQueue {
+  private bytes: Buffer[] = []
+  private count = 0
+  private sequence = 0
+  private lostHeader = false
+  private lost = 0
+  private readonly decoder: VEventDecoder
+  open = true
+
+  constructor(
+    readonly id: number,
+    readonly fd: number,
+    readonly depth: number,
+    readonly dataLen: number,
+    private readonly release: () => void,
+  ) {
+    this.decoder = new VEventDecoder(dataLen)
+  }
+
+  report(data: Buffer): void {
+    assert.equal(data.length, this.dataLen)
+    const seq = this.sequence++ & 0x7fff_ffff
+    if (this.count >= this.depth) {
+      // The lost-events header stands for the newest event dropped.
+      this.lostHeader = true
+      this.lost = seq
+      return
+    }
+    this.bytes.push(U.iommufd_vevent_header.encode({flags: 0, sequence: seq}), data)
+    this.count++
+  }
+
+  read(max = 64): VEvent[] {
+    if (!this.open) throw new SyscallError('read of the vEVENTQ', E.EBADF)
+    const taken = this.bytes.splice(0, 2 * max)
+    this.count -= taken.length / 2
+    if (this.lostHeader && taken.length / 2 < max) {
+      taken.push(
+        U.iommufd_vevent_header.encode({flags: U.IOMMU_VEVENTQ_FLAG_LOST_EVENTS, sequence: this.lost}),
+      )
+      this.lostHeader = false
+    }
+    return this.decoder.decode(Buffer.concat(taken))
+  }
+
+  close(): void {
+    if (!this.open) return
+    this.open = false
+    this.release()
+  }
+}
 
 export class FakeKernel implements Kernel {
   /** Every call the kernel accepted, in order, as `what object` lines. */
@@ -346,7 +461,11 @@ export class FakeIommufd implements KernelIommufd {
     for (const o of this.objects.values()) {
       if (o.kind === 'hwpt' && (o.nested ? o.nested.on === id : o.ioas === id)) return true
       if ((o.kind === 'viommu' && o.hwpt === id) || (o.kind === 'vdevice' && o.viommu === id)) return true
+      if (o.kind === 'veventq' && o.viommu === id) return true
+      // An open descriptor holds a user of its queue (iommufd_eventq_init's refcount_inc).
+      if (o.kind === 'fault-queue' || o.kind === 'veventq') if (o.queue.id === id && o.queue.open) return true
     }
+    for (const f of this.faultOf.values()) if (f === id) return true
     for (const d of this.bound) if (d.usesPt(id)) return true
     return false
   }
@@ -462,13 +581,29 @@ export class FakeIommufd implements KernelIommufd {
     return this.k.devices.find((d) => d.bdf === dev.bdf)!
   }
 
-  hwptAlloc(devId: number, ptId: number, flags = 0, data?: UserData): number {
+  /** HWPTs made with IOMMU_HWPT_FAULT_ID_VALID, and their fault queue. */
+  readonly faultOf = new Map<number, number>()
+
+  hwptAlloc(devId: number, ptId: number, flags = 0, data?: UserData, faultId = 0): number {
     const op = 'IOMMU_HWPT_ALLOC'
     if (data && (data.type === U.IOMMU_HWPT_DATA_NONE || !data.bytes.length))
       throw new SyscallError(op, E.EINVAL)
+    if (!(flags & U.IOMMU_HWPT_FAULT_ID_VALID)) return this.hwptAllocOn(devId, ptId, flags, data)
+    // iommufd_hwpt_paging_alloc: a fault queue with NEST_PARENT is EOPNOTSUPP; then
+    // iommufd_hwpt_alloc's iommufd_get_fault: ENOENT for an id that is no fault queue.
+    if (flags & U.IOMMU_HWPT_ALLOC_NEST_PARENT) throw new SyscallError(op, E.EOPNOTSUPP)
+    this.get(faultId, 'fault-queue', op)
+    const id = this.hwptAllocOn(devId, ptId, flags & ~U.IOMMU_HWPT_FAULT_ID_VALID, data)
+    this.faultOf.set(id, faultId)
+    return id
+  }
+
+  private hwptAllocOn(devId: number, ptId: number, flags: number, data?: UserData): number {
+    const op = 'IOMMU_HWPT_ALLOC'
     const spec = this.spec(devId, op)
     const pt = this.objects.get(ptId)
-    if (!pt || pt.kind === 'device' || pt.kind === 'vdevice') throw new SyscallError(op, E.EINVAL)
+    if (!pt || (pt.kind !== 'ioas' && pt.kind !== 'hwpt' && pt.kind !== 'viommu'))
+      throw new SyscallError(op, E.EINVAL)
     if (pt.kind !== 'ioas') return this.nestedAlloc(spec, ptId, pt, flags, data)
     if (flags & ~KNOWN_HWPT_FLAGS) throw new SyscallError(op, E.EOPNOTSUPP)
     if (data) throw new SyscallError(op, E.EOPNOTSUPP)
@@ -554,6 +689,34 @@ export class FakeIommufd implements KernelIommufd {
     return {id, data: data ?? Buffer.alloc(0)}
   }
 
+  faultQueueAlloc(): FakeFaultQueue {
+    const op = 'IOMMU_FAULT_QUEUE_ALLOC'
+    this.k.accept('alloc fault queue', op)
+    const id = this.add({kind: 'fault-queue', queue: null as unknown as FakeFaultQueue})
+    const fd = this.k.openFd('fault queue')
+    const queue = new FakeFaultQueue(id, fd, () => this.k.closeFd(fd))
+    this.objects.set(id, {kind: 'fault-queue', queue})
+    this.k.log[this.k.log.length - 1] = `alloc fault queue ${id}`
+    return queue
+  }
+
+  veventqAlloc(viommuId: number, type: number, depth: number, dataLen = 0): FakeVEventQueue {
+    const op = 'IOMMU_VEVENTQ_ALLOC'
+    if (type === U.IOMMU_VEVENTQ_TYPE_DEFAULT) throw new SyscallError(op, E.EOPNOTSUPP)
+    if (!depth || depth > VEVENTQ_MAX_DEPTH) throw new SyscallError(op, E.EINVAL)
+    this.get(viommuId, 'viommu', op)
+    for (const o of this.objects.values())
+      if (o.kind === 'veventq' && o.viommu === viommuId && o.type === type)
+        throw new SyscallError(op, E.EEXIST)
+    this.k.accept(`alloc veventq on viommu ${viommuId}`, op)
+    const id = this.add({kind: 'veventq', viommu: viommuId, type, queue: null as unknown as FakeVEventQueue})
+    const fd = this.k.openFd('vEVENTQ')
+    const queue = new FakeVEventQueue(id, fd, depth, dataLen, () => this.k.closeFd(fd))
+    this.objects.set(id, {kind: 'veventq', viommu: viommuId, type, queue})
+    this.k.log[this.k.log.length - 1] = `alloc veventq ${id} on viommu ${viommuId}`
+    return queue
+  }
+
   /** IOMMU_GET_HW_INFO (device.c iommufd_get_hw_info): a bound device's IOMMU, ENOENT for anything else. */
   hwInfo(devId: number): HwInfo {
     const op = 'IOMMU_GET_HW_INFO'
@@ -594,6 +757,7 @@ export class FakeIommufd implements KernelIommufd {
   remove(id: number): void {
     const o = this.objects.get(id)
     this.objects.delete(id)
+    this.faultOf.delete(id)
     if (o?.kind === 'ioas') for (const a of o.areas) this.unpin(a)
     if (o?.kind === 'hwpt') this.unpinIfBare(o.ioas)
     if (o?.kind === 'vdevice') {

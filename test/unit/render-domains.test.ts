@@ -15,6 +15,8 @@ const ioas: SessionObject = {
   bdf: null,
   flags: [],
   type: null,
+  faultQueue: null,
+  depth: null,
   virtId: null,
   attachedTo: null,
   pasids: [],

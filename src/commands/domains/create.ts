@@ -1,8 +1,8 @@
 import {Args, Flags} from '@oclif/core'
 
 import {ExitCode, IommuctlError} from '../../errors.js'
-import {userDataArgument} from '../../session/nesting.js'
-import {HwptDataType, HwptFlag, ViommuType} from '../../session/plan.js'
+import {DEFAULT_VEVENTQ_DEPTH, userDataArgument} from '../../session/nesting.js'
+import {HwptDataType, HwptFlag, VeventqType, ViommuType} from '../../session/plan.js'
 import {IdResult} from '../../session/protocol.js'
 import {SessionCommand} from '../../session-command.js'
 
@@ -11,13 +11,13 @@ const usage = (message: string) => new IommuctlError('USAGE', message, {exit: Ex
 export default class DomainsCreate extends SessionCommand<typeof DomainsCreate> {
   static args = {
     kind: Args.string({
-      description: 'ioas, hwpt, viommu or vdevice.',
-      options: ['ioas', 'hwpt', 'viommu', 'vdevice'],
+      description: 'ioas, hwpt, viommu, vdevice, fault-queue or veventq.',
+      options: ['ioas', 'hwpt', 'viommu', 'vdevice', 'fault-queue', 'veventq'],
       required: true,
     }),
   }
 
-  static description = `An IOAS (IOMMU_IOAS_ALLOC, optionally limited to --allow-iova ranges); an HWPT (IOMMU_HWPT_ALLOC) on an IOAS for a device's IOMMU, with --nest-parent, --dirty-tracking or --pasid, or a nested HWPT on a nest-parent HWPT or vIOMMU (--parent) from the driver struct given as --data (a file, or its bytes in hex, in memory order) of --data-type; a vIOMMU (IOMMU_VIOMMU_ALLOC) of --type on a nest-parent --hwpt; a vDEVICE (IOMMU_VDEVICE_ALLOC): a device as a guest sees it behind a --viommu, at --virt-id. Prints the id the kernel gave it.`
+  static description = `An IOAS (IOMMU_IOAS_ALLOC, optionally limited to --allow-iova ranges); an HWPT (IOMMU_HWPT_ALLOC) on an IOAS for a device's IOMMU, with --nest-parent, --dirty-tracking or --pasid, or a nested HWPT on a nest-parent HWPT or vIOMMU (--parent) from the driver struct given as --data (a file, or its bytes in hex, in memory order) of --data-type; a vIOMMU (IOMMU_VIOMMU_ALLOC) of --type on a nest-parent --hwpt; a vDEVICE (IOMMU_VDEVICE_ALLOC): a device as a guest sees it behind a --viommu, at --virt-id; a fault queue (IOMMU_FAULT_QUEUE_ALLOC), which an HWPT made with --fault-queue sends its page requests to (read them with domains faults); a vEVENTQ (IOMMU_VEVENTQ_ALLOC) of --type on a --viommu, at most --depth events (read them with domains events). Prints the id the kernel gave it.`
 
   static examples = [
     {command: 'sudo <%= config.bin %> <%= command.id %> ioas --name main', description: 'A new IOAS.'},
@@ -47,6 +47,15 @@ export default class DomainsCreate extends SessionCommand<typeof DomainsCreate> 
         'sudo <%= config.bin %> <%= command.id %> vdevice --viommu vi --device 0000:00:03.0 --virt-id 0x8',
       description: 'The device behind the vIOMMU, with the stream id the guest gives it.',
     },
+    {
+      command: 'sudo <%= config.bin %> <%= command.id %> fault-queue --name fq',
+      description: 'A fault queue, then an HWPT whose page requests go to it (hwpt ... --fault-queue fq).',
+    },
+    {
+      command:
+        'sudo <%= config.bin %> <%= command.id %> veventq --viommu vi --type arm-smmuv3 --depth 128 --name evq',
+      description: "The vIOMMU's queue of SMMUv3 events.",
+    },
   ]
 
   static flags = {
@@ -75,9 +84,15 @@ export default class DomainsCreate extends SessionCommand<typeof DomainsCreate> 
     hwpt: Flags.string({summary: 'For a vIOMMU: the nest-parent HWPT it is on.'}),
     type: Flags.string({
       options: ['arm-smmuv3', 'tegra241-cmdqv', 'selftest'],
-      summary: "For a vIOMMU: its type (the selftest type is the iommufd selftest mock's).",
+      summary: "For a vIOMMU or vEVENTQ: its type (the selftest type is the iommufd selftest mock's).",
     }),
-    viommu: Flags.string({summary: 'For a vDEVICE: the vIOMMU it is behind.'}),
+    viommu: Flags.string({summary: 'For a vDEVICE or vEVENTQ: the vIOMMU it is on.'}),
+    'fault-queue': Flags.string({summary: "For an HWPT: the session's fault queue its page requests go to."}),
+    depth: Flags.integer({
+      min: 1,
+      max: 524288,
+      summary: `For a vEVENTQ: the most events it holds before it loses some (default ${DEFAULT_VEVENTQ_DEPTH}).`,
+    }),
     'virt-id': Flags.string({
       summary: 'For a vDEVICE: its id in the guest (vSID, vRID), in hex.',
       helpValue: '0x...',
@@ -89,7 +104,7 @@ export default class DomainsCreate extends SessionCommand<typeof DomainsCreate> 
 
   static opensRoot = false
 
-  static summary = 'Create an IOAS, HWPT, vIOMMU or vDEVICE in a session.'
+  static summary = 'Create an IOAS, HWPT, vIOMMU, vDEVICE, fault queue or vEVENTQ in a session.'
 
   async run(): Promise<IdResult> {
     const result = (await this.create()) as IdResult
@@ -123,8 +138,19 @@ export default class DomainsCreate extends SessionCommand<typeof DomainsCreate> 
           flags,
           dataType: f['data-type'] as HwptDataType | undefined,
           data: f.data === undefined ? undefined : userDataArgument('--data', f.data),
+          faultQueue: f['fault-queue'],
         })
       }
+      case 'fault-queue':
+        return this.request('create-fault-queue', {name: f.name})
+      case 'veventq':
+        if (!f.viommu || !f.type) throw usage('A vEVENTQ needs --viommu and --type.')
+        return this.request('create-veventq', {
+          viommu: f.viommu,
+          type: f.type as VeventqType,
+          depth: f.depth,
+          name: f.name,
+        })
       case 'viommu':
         if (!f.hwpt || !f.device || !f.type) throw usage('A vIOMMU needs --hwpt, --device and --type.')
         return this.request('create-viommu', {
