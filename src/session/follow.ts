@@ -33,6 +33,32 @@ export async function followQueue<R>(read: () => Promise<R[]>, emit: (r: R) => v
   }
 }
 
+/**
+ * What `domains faults` and `domains events` print: with `follow`, every record as it comes
+ * until interrupted (returning none: they went out already); else one read's records, a line
+ * each, or `empty` when there are none. With --json each line is the record's JSON, and a single
+ * read prints nothing here (the command returns it).
+ */
+export async function printQueue<R>(
+  out: {jsonEnabled(): boolean; log(line: string): void},
+  follow: boolean,
+  read: () => Promise<R[]>,
+  render: (r: R) => string,
+  empty: string,
+): Promise<R[]> {
+  const line = (r: R) => process.stdout.write((out.jsonEnabled() ? JSON.stringify(r) : render(r)) + '\n')
+  if (follow) {
+    await followQueue(read, line)
+    return []
+  }
+  const records = await read()
+  if (!out.jsonEnabled()) {
+    for (const r of records) line(r)
+    if (!records.length) out.log(empty)
+  }
+  return records
+}
+
 /** One page request, in a line: "dev 3 (0000:00:03.0) pasid 5 grp 1 read,write 0x1000 cookie 7 last, answered success". */
 export function renderFaultRecord(r: FaultRecord): string {
   return [

@@ -1,9 +1,8 @@
 import {Args, Flags} from '@oclif/core'
 
-import type {EventRecord} from '../../session/engine.js'
 import {EventsResult} from '../../session/protocol.js'
 import {SessionCommand} from '../../session-command.js'
-import {followQueue, renderEventRecord} from '../../session/follow.js'
+import {printQueue, renderEventRecord} from '../../session/follow.js'
 
 export default class DomainsEvents extends SessionCommand<typeof DomainsEvents> {
   static args = {queue: Args.string({description: 'A vEVENTQ of the session: id or name.', required: true})}
@@ -37,20 +36,16 @@ export default class DomainsEvents extends SessionCommand<typeof DomainsEvents> 
     const f = this.flags
     const read = async () =>
       ((await this.request('read-events', {queue: this.args.queue, max: f.max})) as EventsResult).events
-    if (f.follow) {
-      await followQueue(read, (r) => this.line(r))
-      // Printed as they came: no report after them (an error before this still is one).
-      this.following = true
-      return {events: []}
-    }
-    const events = await read()
-    if (!this.jsonEnabled()) for (const r of events) this.line(r)
-    if (!this.jsonEnabled() && !events.length) this.log(`no events in ${this.args.queue}`)
+    const events = await printQueue(
+      this,
+      f.follow,
+      read,
+      renderEventRecord,
+      `no events in ${this.args.queue}`,
+    )
+    // After --follow the events went out a line each (an error before this still is reported).
+    this.following = f.follow
     return {events}
-  }
-
-  private line(r: EventRecord): void {
-    process.stdout.write((this.jsonEnabled() ? JSON.stringify(r) : renderEventRecord(r)) + '\n')
   }
 
   /** After --follow ends, what was read has gone out a line each: no report after it. */

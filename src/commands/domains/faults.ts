@@ -1,10 +1,9 @@
 import {Args, Flags} from '@oclif/core'
 
 import type {PageResponse} from '../../iommufd/events.js'
-import type {FaultRecord} from '../../session/engine.js'
 import {FaultsResult} from '../../session/protocol.js'
 import {SessionCommand} from '../../session-command.js'
-import {followQueue, renderFaultRecord} from '../../session/follow.js'
+import {printQueue, renderFaultRecord} from '../../session/follow.js'
 
 export default class DomainsFaults extends SessionCommand<typeof DomainsFaults> {
   static args = {
@@ -53,20 +52,16 @@ export default class DomainsFaults extends SessionCommand<typeof DomainsFaults> 
           respond: f.respond as PageResponse | undefined,
         })) as FaultsResult
       ).faults
-    if (f.follow) {
-      await followQueue(read, (r) => this.line(r))
-      // Printed as they came: no report after them (an error before this still is one).
-      this.following = true
-      return {faults: []}
-    }
-    const faults = await read()
-    if (!this.jsonEnabled()) for (const r of faults) this.line(r)
-    if (!this.jsonEnabled() && !faults.length) this.log(`no page requests in ${this.args.queue}`)
+    const faults = await printQueue(
+      this,
+      f.follow,
+      read,
+      renderFaultRecord,
+      `no page requests in ${this.args.queue}`,
+    )
+    // After --follow the requests went out a line each (an error before this still is reported).
+    this.following = f.follow
     return {faults}
-  }
-
-  private line(r: FaultRecord): void {
-    process.stdout.write((this.jsonEnabled() ? JSON.stringify(r) : renderFaultRecord(r)) + '\n')
   }
 
   /** After --follow ends, what was read has gone out a line each: no report after it. */
