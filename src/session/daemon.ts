@@ -236,12 +236,12 @@ export class Daemon {
         }
       }
       case 'read-faults':
-        return {faults: explained(() => e.readFaults(req.args.queue, req.args.max ?? 64, req.args.respond))}
+        return {faults: explained(() => e.readFaults(req.args.queue, req.args.max, req.args.respond))}
       case 'respond-fault':
         explained(() => e.respondFault(req.args.queue, req.args.cookie, req.args.response))
         return {done: true}
       case 'read-events':
-        return {events: explained(() => e.readEvents(req.args.queue, req.args.max ?? 64))}
+        return {events: explained(() => e.readEvents(req.args.queue, req.args.max))}
       case 'invalidate': {
         const entries = req.args.entries === '' ? Buffer.alloc(0) : hexBytes('entries', req.args.entries)
         return explained(() => e.invalidate(req.args.id, req.args.dataType, entries))

@@ -9,7 +9,7 @@ import {explain} from '../iommufd/explain.js'
 import {hex, Hex} from '../records.js'
 import * as U from '../native/uapi/iommufd.js'
 import {parseMemlock} from '../sysfs/limits.js'
-import type {PageResponse} from '../iommufd/events.js'
+import type {PageFault, PageResponse, VEvent} from '../iommufd/events.js'
 import {
   FileMemory,
   Kernel,
@@ -72,41 +72,21 @@ export interface SessionObject {
   fd: number | null
 }
 
-/** A page request read from a session's fault queue (struct iommu_hwpt_pgfault). */
-export interface FaultRecord {
+/** A page request read from a session's fault queue (struct iommu_hwpt_pgfault, as PageFault decodes it). */
+export type FaultRecord = Omit<PageFault, 'addr'> & {
   /** The fault queue it was read from. */
   queue: number
-  /** The iommufd device id of the device that faulted. */
-  devId: number
-  /** Its PCI address (or mdev UUID) when it is this session's device; null otherwise. */
+  /** The faulting device's PCI address (or mdev UUID) when it is this session's; null otherwise. */
   device: string | null
-  /** Null when the request carried no PASID. */
-  pasid: number | null
-  /** Page Request Group Index. */
-  grpid: number
-  perm: ('read' | 'write' | 'exec' | 'priv')[]
   addr: Hex
-  /** Bytes the device said it will fetch; 0 without a hint. */
-  length: number
-  /** What an answer to the group names. */
-  cookie: number
-  /** The last request of its group: the one that is answered. */
-  lastPage: boolean
-  /** The raw flags. */
-  flags: number
   /** The answer given to its group (`--respond`); null when it was not answered. */
   response: PageResponse | null
 }
 
-/** A record read from a session's vEVENTQ (struct iommufd_vevent_header and its data). */
-export interface EventRecord {
+/** A record read from a session's vEVENTQ (struct iommufd_vevent_header and its data, as VEvent decodes them). */
+export type EventRecord = Omit<VEvent, 'data'> & {
   /** The vEVENTQ it was read from. */
   queue: number
-  sequence: number
-  /** A lost-events header: the queue was full and events were dropped; no data. */
-  lostEvents: boolean
-  /** Events lost just before this one, from the gap in the sequence (a lost-events header counts itself). */
-  lost: number
   /** The type's record, as hex digits in memory order; empty for a lost-events header. */
   data: string
 }
@@ -436,26 +416,14 @@ export class Engine {
    * The page requests waiting in a fault queue, at most `max` (whole groups; none: an empty
    * list, at once). With `respond`, each group's last request is answered so as it is read.
    */
-  readFaults(ref: string | number, max: number, respond?: PageResponse): FaultRecord[] {
+  readFaults(ref: string | number, max?: number, respond?: PageResponse): FaultRecord[] {
     const id = this.resolve(ref, ['fault-queue'])
     const {queue} = this.faultQueues.get(id)!
     const byDevId = new Map([...this.devices].map(([bdf, d]) => [d.devId, bdf]))
     return queue.read(max).map((f) => {
       if (respond && f.lastPage) queue.respond(f.cookie, respond)
-      return {
-        queue: id,
-        devId: f.devId,
-        device: byDevId.get(f.devId) ?? null,
-        pasid: f.pasid,
-        grpid: f.grpid,
-        perm: f.perm,
-        addr: hex(f.addr),
-        length: f.length,
-        cookie: f.cookie,
-        lastPage: f.lastPage,
-        flags: f.flags,
-        response: respond && f.lastPage ? respond : null,
-      }
+      const response = respond && f.lastPage ? respond : null
+      return {...f, queue: id, device: byDevId.get(f.devId) ?? null, addr: hex(f.addr), response}
     })
   }
 
@@ -466,18 +434,12 @@ export class Engine {
   }
 
   /** The events waiting in a vEVENTQ, at most `max` (none: an empty list, at once). */
-  readEvents(ref: string | number, max: number): EventRecord[] {
+  readEvents(ref: string | number, max?: number): EventRecord[] {
     const id = this.resolve(ref, ['veventq'])
     return this.veventqs
       .get(id)!
       .queue.read(max)
-      .map((e) => ({
-        queue: id,
-        sequence: e.sequence,
-        lostEvents: e.lostEvents,
-        lost: e.lost,
-        data: e.data.toString('hex'),
-      }))
+      .map((e) => ({...e, queue: id, data: e.data.toString('hex')}))
   }
 
   /**

@@ -384,9 +384,15 @@ export class FakeIommufd implements KernelIommufd {
     readonly fd: number,
   ) {}
 
-  private add(o: FakeObject): number {
+  /** The lowest id no object has (the kernel's xarray allocation). */
+  private freeId(): number {
     let id = 1
     while (this.objects.has(id)) id++
+    return id
+  }
+
+  private add(o: FakeObject): number {
+    const id = this.freeId()
     this.objects.set(id, o)
     return id
   }
@@ -692,7 +698,7 @@ export class FakeIommufd implements KernelIommufd {
   faultQueueAlloc(): FakeFaultQueue {
     const op = 'IOMMU_FAULT_QUEUE_ALLOC'
     this.k.accept('alloc fault queue', op)
-    const id = this.add({kind: 'fault-queue', queue: null as unknown as FakeFaultQueue})
+    const id = this.freeId()
     const fd = this.k.openFd('fault queue')
     const queue = new FakeFaultQueue(id, fd, () => this.k.closeFd(fd))
     this.objects.set(id, {kind: 'fault-queue', queue})
@@ -709,7 +715,7 @@ export class FakeIommufd implements KernelIommufd {
       if (o.kind === 'veventq' && o.viommu === viommuId && o.type === type)
         throw new SyscallError(op, E.EEXIST)
     this.k.accept(`alloc veventq on viommu ${viommuId}`, op)
-    const id = this.add({kind: 'veventq', viommu: viommuId, type, queue: null as unknown as FakeVEventQueue})
+    const id = this.freeId()
     const fd = this.k.openFd('vEVENTQ')
     const queue = new FakeVEventQueue(id, fd, depth, dataLen, () => this.k.closeFd(fd))
     this.objects.set(id, {kind: 'veventq', viommu: viommuId, type, queue})

@@ -23,7 +23,7 @@ export default class DomainsEvents extends SessionCommand<typeof DomainsEvents> 
       char: 'f',
       summary: 'Keep reading until interrupted; with --json one event per line.',
     }),
-    max: Flags.integer({min: 1, max: 1024, default: 64, summary: 'The most events one read takes.'}),
+    max: Flags.integer({min: 1, max: 1024, summary: 'The most events one read takes (default 64).'}),
   }
 
   static opensRoot = false

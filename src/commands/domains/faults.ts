@@ -33,7 +33,7 @@ export default class DomainsFaults extends SessionCommand<typeof DomainsFaults> 
       options: ['success', 'invalid'],
       summary: 'Answer each group read (IOMMUFD_PAGE_RESP_SUCCESS or _INVALID).',
     }),
-    max: Flags.integer({min: 1, max: 1024, default: 64, summary: 'The most page requests one read takes.'}),
+    max: Flags.integer({min: 1, max: 1024, summary: 'The most page requests one read takes (default 64).'}),
   }
 
   static opensRoot = false
