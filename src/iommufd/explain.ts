@@ -60,6 +60,8 @@ function specific(op: string, errno: string): string | null {
     return 'queues are allocated from index 0 up: the one before this index does not exist'
   if (op === 'IOMMU_HW_QUEUE_ALLOC' && errno === 'ENOENT')
     return "the queue's memory is not mapped at that IOVA of the nest parent's IOAS"
+  if (op.startsWith('VFIO_DEVICE_ATTACH_IOMMUFD_PT') && errno === 'ENODEV')
+    return 'the HWPT sends page requests to a fault queue, and the IOMMU driver turns I/O page faults on only for a device that can make them: one with PCI PRI (Page Request Interface) enabled (VT-d: intel_iommu_enable_iopf). Use an HWPT without --fault-queue for this device'
   if (op.startsWith('page response') && errno === 'EINVAL')
     return 'no fault group is waiting on that cookie (it was answered already, or never read)'
   return null

@@ -1,13 +1,19 @@
 import {AmdViFeatures, decodeAmdViEfr} from '../decode/amdvi.js'
 import {decodeSmmuV3, SmmuV3Decoded, smmuV3Features} from '../decode/smmuv3.js'
 import {parseVtdRegisters, VtdRegisters} from '../decode/vtd.js'
+import {ExitCode, IommuctlError} from '../errors.js'
 import {HwInfo, Iommufd} from '../iommufd/iommufd.js'
+import {SyscallError} from '../native/errors.js'
 import * as U from '../native/uapi/iommufd.js'
 import {hex, Hex} from '../records.js'
+import {BDF_PATTERN, UUID_PATTERN} from '../sysfs/inventory.js'
+import {readMdevDevice} from '../sysfs/mdev.js'
+import {Root} from '../sysfs/root.js'
 import {VfioCdev} from '../vfio/cdev.js'
-import {VfioLocation} from '../vfio/locate.js'
+import {locateVfioCdev, locateVfioDevice} from '../vfio/locate.js'
 
 export interface HwInfoRecord {
+  /** The device asked about: its PCI address (or an mdev's UUID, should a kernel ever answer for one). */
   bdf: string
   cdev: string
   /** IOMMU_GET_HW_INFO out_data_type: intel-vtd, arm-smmuv3, amd, none, or unknown. */
@@ -38,20 +44,60 @@ const TYPES: Record<number, string> = {
   [U.IOMMU_HW_INFO_TYPE_AMD]: 'amd',
 }
 
-/** Binds the device to a fresh iommufd, asks IOMMU_GET_HW_INFO and the IOVA ranges, and lets go. */
-export function readHwInfo(loc: VfioLocation): HwInfoRecord {
+/**
+ * `hw-info DEVICE`: a PCI device on vfio-pci, or an mdev. An mdev is emulated: its parent's driver
+ * registers it with vfio_register_emulated_iommu_dev, so VFIO_DEVICE_BIND_IOMMUFD makes an access
+ * object (vfio_iommufd_emulated_bind, iommufd_access_create) and the id it answers is that
+ * access's, which IOMMU_GET_HW_INFO's iommufd_get_device refuses with ENOENT (the object is not a
+ * device). The kernel is still asked, and its refusal explained.
+ */
+export function readDeviceHwInfo(root: Root, device: string): HwInfoRecord {
+  if (!UUID_PATTERN.test(device)) {
+    return readHwInfo(device, locateVfioDevice(root, device, 'cdev').cdev!)
+  }
+  const cdev = locateVfioCdev(root, device)
+  try {
+    return readHwInfo(device, cdev)
+  } catch (error) {
+    if (!(
+      error instanceof SyscallError &&
+      error.op === 'IOMMU_GET_HW_INFO' &&
+      error.errnoName === 'ENOENT'
+    )) {
+      throw error
+    }
+    const mdev = readMdevDevice(root, device)
+    const parent = mdev?.parent ?? null
+    const of = `${mdev?.type ?? 'an mdev'}${parent ? ` on ${parent}` : ''}`
+    throw new IommuctlError(
+      'EMULATED_DEVICE',
+      `mdev ${device} (${of}) is emulated by its parent's driver and has no IOMMU of its own: binding its cdev made an iommufd access, not a device, and the kernel answered IOMMU_GET_HW_INFO with ENOENT. Its DMA is what its parent does for it: the parent's driver pins the pages it needs from the IOAS the mdev is attached to.`,
+      {
+        exit: ExitCode.unavailable,
+        path: mdev?.sysfsPath,
+        suggestion:
+          parent && BDF_PATTERN.test(parent)
+            ? `Ask about the parent device: \`iommuctl devices show ${parent}\` (its IOMMU group and domain), and \`iommuctl hw-info ${parent}\` when it is on vfio-pci.`
+            : `Its parent${parent ? ` (${parent})` : ''} is not a PCI device, so no IOMMU stands behind it: see \`iommuctl mdevs list\`.`,
+      },
+    )
+  }
+}
+
+/** Binds the device's cdev to a fresh iommufd, asks IOMMU_GET_HW_INFO and the IOVA ranges, and lets go. */
+export function readHwInfo(device: string, cdev: string): HwInfoRecord {
   const iommufd = Iommufd.open()
   let dev: VfioCdev | undefined
   try {
-    dev = VfioCdev.open(loc.cdev!)
+    dev = VfioCdev.open(cdev)
     const devId = dev.bind(iommufd)
     const info = iommufd.hwInfo(devId)
     const ioas = iommufd.ioasAlloc()
     dev.attach(ioas)
     const ranges = iommufd.iovaRanges(ioas)
     return {
-      bdf: loc.bdf,
-      cdev: loc.cdev!,
+      bdf: device,
+      cdev,
       type: TYPES[info.type] ?? 'unknown',
       typeId: info.type,
       capabilities: {

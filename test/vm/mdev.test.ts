@@ -65,6 +65,7 @@ cat /sys/class/mdev_bus/mtty/mdev_supported_types/mtty-1/available_instances > $
 run list1 ic mdevs list --json
 run devices ic devices --json
 run show ic devices show ${U} --json
+run hwinfo ic hw-info ${U} --json
 run again ic mdevs create mtty-2 --uuid ${U} --json
 run badtype ic mdevs create mtty-9 --json
 run nosuch ic mdevs remove ${NOBODY} --json
@@ -200,6 +201,13 @@ describe('VM: mediated devices (mtty)', () => {
       assert.equal(show.uuid, U)
       assert.equal(show.vfioCdev, cdev)
       assert.deepEqual(show.heldBy.holders, [])
+
+      // hw-info binds the mdev's cdev: vfio_iommufd_emulated_bind makes an access object, and
+      // IOMMU_GET_HW_INFO's iommufd_get_device finds no device under that id (ENOENT).
+      const hw = refused('hwinfo', 'EMULATED_DEVICE', 3)
+      assert.match(hw.message, new RegExp(`^mdev ${U} \\(mtty-2 on mtty\\) is emulated`))
+      assert.match(hw.message, /IOMMU_GET_HW_INFO with ENOENT/)
+      assert.match(hw.suggestion, /mtty.*is not a PCI device/)
 
       const again = refused('again', 'MDEV_EXISTS')
       assert.match(again.message, new RegExp(U))

@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict'
-import {describe} from 'node:test'
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import {after, describe} from 'node:test'
 
-import {vmIt} from './guest.js'
+import {assertMatchesSchema} from '../helpers/schema.js'
+import {runError, runJson, runScript, vmIt} from './guest.js'
 import {explain, runInGuest} from './harness.js'
 
 /**
@@ -175,5 +179,174 @@ describe('VM: fault queues, vEVENTQs and HW queues on the iommufd selftest mock 
     assert.deepEqual(out.reads['read across the gap'], [event(2, 1)])
 
     assert.equal(out.rlimitMode, 1)
+  })
+})
+
+const share = fs.mkdtempSync(path.join(os.tmpdir(), 'iommuctl-vm-queues-'))
+after(() => fs.rmSync(share, {recursive: true, force: true}))
+const E1000E = '0000:00:03.0'
+
+describe("VM: a session's fault queue on QEMU's VT-d", () => {
+  vmIt(
+    'intel: an HWPT with a fault queue for the e1000e, the attach the kernel refuses, an empty read',
+    async () => {
+      const read = await runScript(
+        'intel',
+        share,
+        `ic() { node bin/run.js "$@"; }
+ic devices bind ${E1000E} > /dev/null
+run start ic session start --timeout 180 --json
+run fq ic domains create fault-queue --name fq --json
+run ioas ic domains create ioas --name main --json
+run hwpt ic domains create hwpt --ioas main --device ${E1000E} --fault-queue fq --name h --json
+run attach ic domains attach ${E1000E} h --json
+run plain ic domains create hwpt --ioas main --device ${E1000E} --name p --json
+run attach2 ic domains attach ${E1000E} p --json
+run faults ic domains faults fq --json
+run faultstext ic domains faults fq
+run follow timeout --preserve-status -s INT 30 node bin/run.js domains faults fq --follow --json
+run busy ic domains destroy fq --json
+run status ic session status --json
+run dh ic domains destroy h --json
+run dq ic domains destroy fq --json
+run stop ic session stop --json`,
+        600_000,
+      )
+      runJson(read('start'), 'session-start')
+      const fq = runJson(read('fq'), 'object-id').id
+      const hwpt = runJson(read('hwpt'), 'object-id').id
+      // iommufd_hwpt_alloc takes IOMMU_HWPT_FAULT_ID_VALID on a paging HWPT (iommufd_hwpt_paging_alloc
+      // refuses it only with NEST_PARENT) and sets the domain's iopf_handler. The attach turns page
+      // faults on for the device: intel_iommu_attach_device -> iopf_for_domain_set ->
+      // intel_iommu_enable_iopf, which is ENODEV unless PRI is enabled (info->pri_enabled), and the
+      // e1000e has no PRI capability.
+      const refused = runError(read('attach'), 'SYSCALL_FAILED', 1)
+      assert.equal(refused.errno, 'ENODEV', refused.message)
+      assert.match(refused.message, /PRI/)
+      // The same device attaches to an HWPT without a fault queue: the refusal was the queue's.
+      runJson(read('plain'), 'object-id')
+      runJson(read('attach2'), 'object-id')
+      // Nothing was delivered: a read returns at once with no requests, in JSON and in text.
+      assert.deepEqual(runJson(read('faults'), 'session-faults'), {faults: []})
+      assert.equal(read('faultstext').rc, 0)
+      assert.match(read('faultstext').out, /no page requests in fq/)
+      // --follow ends on SIGINT with status 0 and, having had nothing to print, prints nothing.
+      assert.equal(read('follow').rc, 0, read('follow').err)
+      assert.equal(read('follow').out, '')
+      // The HWPT holds the queue: the destroy is refused and names it.
+      assert.match(runError(read('busy'), 'IN_USE', 1).message, new RegExp(`hwpt ${hwpt}`))
+      const status = runJson(read('status'), 'session-state')
+      const byId = (id: number) => status.objects.find((o: {id: number}) => o.id === id)
+      assert.equal(byId(fq).kind, 'fault-queue')
+      assert.equal(byId(hwpt).faultQueue, fq)
+      // Once the HWPT is gone the queue goes (its descriptor closed first, else EBUSY).
+      runJson(read('dh'), 'done')
+      runJson(read('dq'), 'done')
+      runJson(read('stop'), 'session-stop')
+    },
+  )
+})
+
+describe("VM: a session's fault queue fed by a device in the session's own iommufd", () => {
+  vmIt('page requests read, answered by cookie, followed and answered as they come', async () => {
+    // The daemon's first objects: fault queue 1, IOAS 2 (lowest free id, XA_FLAGS_ALLOC1).
+    const read = await runScript(
+      'none',
+      share,
+      `ic() { node bin/run.js "$@"; }
+field() { python3 -c 'import json, sys
+v = json.load(open(sys.argv[1]))
+for k in sys.argv[2:]: v = v[int(k)] if isinstance(v, list) else v[k]
+print(v)' "$@"; }
+run start ic session start --timeout 180 --json
+run fq ic domains create fault-queue --name fq --json
+run ioas ic domains create ioas --name main --json
+SP=$(cat /run/iommuctl/sessions/default.pid)
+g() { python3 test/vm/guest/pidfd-getfd.py $SP /dev/iommu node --import tsx test/vm/guest/session-iopf.ts "$@"; }
+run setup g setup 2 1
+IDEV=$(field $dir/setup.out idev)
+run empty ic domains faults fq --json
+run trig1 g trigger $IDEV 2
+run read1 ic domains faults fq --json
+run read1b ic domains faults fq --json
+C=$(field $dir/read1.out faults 0 cookie)
+run answer ic domains respond fq $C success --json
+run answer2 ic domains respond fq $C success --json
+run trig2 g trigger $IDEV 3
+run text ic domains faults fq --respond invalid
+node bin/run.js domains faults fq --follow --respond success --json > $dir/follow.out 2> $dir/follow.err &
+FP=$!
+run trig3 g trigger $IDEV 4
+run trig4 g trigger $IDEV 5
+for i in $(seq 600); do [ $(wc -l < $dir/follow.out) -ge 2 ] && break; sleep 0.2; done
+kill -INT $FP; wait $FP; echo $? > $dir/follow.rc
+C4=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readlines()[1])["cookie"])' $dir/follow.out)
+run answer4 ic domains respond fq $C4 invalid --json
+run end ic domains faults fq --json
+run teardown g teardown $(field $dir/setup.out stdev) $(field $dir/setup.out hwpt) $(field $dir/setup.out parent)
+run stop ic session stop --json`,
+      600_000,
+    )
+    runJson(read('start'), 'session-start')
+    assert.deepEqual(runJson(read('fq'), 'object-id'), {id: 1})
+    assert.deepEqual(runJson(read('ioas'), 'object-id'), {id: 2})
+    assert.equal(read('setup').rc, 0, read('setup').err)
+    const ids = JSON.parse(read('setup').out)
+    for (const t of ['trig1', 'trig2', 'trig3', 'trig4', 'teardown'])
+      assert.equal(read(t).rc, 0, `${t}: ${read(t).err}`)
+
+    // What iommufd_compose_fault_message made of the mock's request (iommufd_test_trigger_iopf:
+    // IOMMU_FAULT_PAGE_REQUEST_LAST_PAGE, PASID valid), through the daemon: the device is the
+    // kernel's id, with no address, because the session did not bind it.
+    const request = (grpid: number, response: string | null) => ({
+      queue: 1,
+      device: null,
+      devId: ids.idev,
+      pasid: 1,
+      grpid,
+      perm: ['read', 'write'],
+      addr: '0xdeadbeaf',
+      length: 0,
+      lastPage: true,
+      flags: 3,
+      response,
+    })
+    const withoutCookie = (f: Record<string, unknown>) => {
+      assert.equal(typeof f.cookie, 'number')
+      return Object.fromEntries(Object.entries(f).filter(([k]) => k !== 'cookie'))
+    }
+    assert.deepEqual(runJson(read('empty'), 'session-faults'), {faults: []})
+    const read1 = runJson(read('read1'), 'session-faults')
+    assert.deepEqual(read1.faults.map(withoutCookie), [request(2, null)])
+    // Read is taken: the group waits in fault->response, no longer in the deliver list.
+    assert.deepEqual(runJson(read('read1b'), 'session-faults'), {faults: []})
+    // Answered by cookie once; the second answer finds no group (iommufd_fault_fops_write: EINVAL).
+    runJson(read('answer'), 'done')
+    const twice = runError(read('answer2'), 'SYSCALL_FAILED', 1)
+    assert.equal(twice.errno, 'EINVAL')
+    assert.match(twice.message, /no fault group is waiting on that cookie/)
+    // Text: one line per request with the answer it got.
+    assert.equal(read('text').rc, 0, read('text').err)
+    assert.match(
+      read('text').out,
+      new RegExp(
+        `^dev ${ids.idev} pasid 1 grp 3 read,write 0xdeadbeaf cookie \\d+ last, answered invalid$`,
+        'm',
+      ),
+    )
+    // --follow --json: one JSON line per request as it came, each answered, status 0 on SIGINT.
+    assert.equal(read.file('follow.rc').trim(), '0', read.file('follow.err'))
+    const lines = read
+      .file('follow.out')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+    for (const l of lines) assertMatchesSchema('session-fault', l)
+    assert.deepEqual(lines.map(withoutCookie), [request(4, 'success'), request(5, 'success')])
+    // The follow answered group 5 already: the kernel refuses a second answer.
+    assert.equal(runError(read('answer4'), 'SYSCALL_FAILED', 1).errno, 'EINVAL')
+    assert.deepEqual(runJson(read('end'), 'session-faults'), {faults: []})
+    // The mock device gone, the daemon tears down its own objects cleanly.
+    runJson(read('stop'), 'session-stop')
   })
 })
