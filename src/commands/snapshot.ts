@@ -38,7 +38,7 @@ Runs unprivileged; files only root can read (full config space, firmware tables)
     debugfs: Flags.boolean({
       default: false,
       summary:
-        "Also capture the IOMMU's debugfs (root only): VT-d's context and PASID tables, registers and each device's page-table dump (at most 4 MiB each; the manifest's cut lists what was cut), so domains list, domains translate and units show read the live view offline.",
+        "Also capture the IOMMU's debugfs (root only): VT-d's context and PASID tables, registers and each device's page-table dump (at most 4 MiB each; the manifest's cut lists what was cut); on AMD-Vi, what devtbl answers for each device and mmio for each register read, kept under devtbl.chosen/ and mmio.chosen/ (the files answer for a choice written first, so a copy alone would hold one answer). domains list, domains translate and units show read the live view offline.",
     }),
     dir: Flags.string({summary: 'Write a directory tree instead of a .tar.gz.', exclusive: ['output']}),
     force: Flags.boolean({default: false, summary: 'Replace the output if it exists.'}),

@@ -2,7 +2,9 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 
 import {errnoOf} from '../errors.js'
-import {INTEL_DEBUGFS_DIR} from '../sysfs/debugfs.js'
+import {liveDomains} from '../model/live.js'
+import {readUnitDetail, readUnits} from '../model/units.js'
+import {AMD_DEBUGFS_DIR, INTEL_DEBUGFS_DIR, recordChosen} from '../sysfs/debugfs.js'
 import {BDF_PATTERN, GROUPS_DIR, PCI_DEVICES_DIR, UNITS_DIR} from '../sysfs/inventory.js'
 import {captureKmsg, KMSG} from '../sysfs/kmsg.js'
 import {MDEV_BUS_CLASS, MDEV_DEVICES_DIR} from '../sysfs/mdev.js'
@@ -355,6 +357,35 @@ class TreeCopier {
       for (const pasid of this.src.list(dir).filter((n) => /^[0-9a-f]{1,5}$/.test(n)))
         this.file(`${dir}/${pasid}/domain_translation_struct`, PAGE_DUMP_BYTES)
     }
+    if (this.src.isDirectory(AMD_DEBUGFS_DIR)) this.amdDebugfs()
+  }
+
+  /**
+   * AMD-Vi's debugfs answers for a choice written first (devid for devtbl, an offset for a
+   * unit's mmio), so a copy of the files keeps one answer. On the live host the snapshot makes
+   * the reads domains list and units show make, and keeps each answer they accept where an
+   * offline read looks for it (chosenPath); from another root it copies those answers.
+   */
+  private amdDebugfs(): void {
+    const units = this.src.list(AMD_DEBUGFS_DIR).filter((n) => /^iommu\d{2,3}$/.test(n))
+    this.file(`${AMD_DEBUGFS_DIR}/devid`)
+    for (const u of units) this.file(`${AMD_DEBUGFS_DIR}/${u}/mmio`)
+    if (!this.src.isLive) {
+      for (const answer of ['devtbl', ...units.map((u) => `${u}/mmio`)]) {
+        const dir = `${AMD_DEBUGFS_DIR}/${answer}.chosen`
+        for (const choice of this.src.list(dir).filter((n) => /^[0-9a-fx:.]{1,16}$/.test(n)))
+          this.file(`${dir}/${choice}`)
+      }
+      return
+    }
+    const keep = (hostPath: string, text: string) => {
+      fs.mkdirSync(path.dirname(this.dest + hostPath), {recursive: true})
+      fs.writeFileSync(this.dest + hostPath, text)
+    }
+    recordChosen(() => {
+      liveDomains(this.src)
+      for (const u of readUnits(this.src)) if (u.kind === 'amd-vi') readUnitDetail(this.src, u.name)
+    }, keep)
   }
 
   /** A bus or class entry: a link copied as a link, and the directory it leads to (or the entry itself). */

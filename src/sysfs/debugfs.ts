@@ -95,11 +95,7 @@ export function readChosen<T>(
   file: ChosenFile<T>,
   choice: string,
 ): {value: T | null; note: string | null} {
-  if (!root.isLive)
-    return {
-      value: null,
-      note: `${file.answer} answers for what is written to ${file.choose}, which only the live host can do`,
-    }
+  if (!root.isLive) return readCaptured(root, file, choice)
   const before = readDebugfs(root, file.choose)
   if (before.text === null) return {value: null, note: `not read from debugfs: ${before.note}`}
   const chosen = file.current(before.text)
@@ -107,10 +103,14 @@ export function readChosen<T>(
   try {
     for (let i = 0; i < CHOICE_TRIES; i++) {
       root.write(file.choose, `${choice}\n`)
-      const value = file.parse(readDebugfs(root, file.answer).text ?? '')
+      const text = readDebugfs(root, file.answer).text ?? ''
+      const value = file.parse(text)
       if (typeof value === 'object' && value !== null && 'note' in value)
         return {value: null, note: value.note}
-      if (file.answers(value, choice)) return {value, note: null}
+      if (file.answers(value, choice)) {
+        recorder?.(chosenPath(file, choice), text)
+        return {value, note: null}
+      }
     }
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code
@@ -128,4 +128,50 @@ export function readChosen<T>(
     }
   }
   return {value: null, note}
+}
+
+/**
+ * Where a snapshot keeps what a chosen file answered for one choice: ANSWER.chosen/CHOICE (the
+ * devtbl of 0000:00:03.0 at /sys/kernel/debug/iommu/amd/devtbl.chosen/0000:00:03.0). The kernel
+ * has no such file; `snapshot --debugfs` writes it, so the offline view reads what the live one
+ * read.
+ */
+export function chosenPath(file: ChosenFile<unknown>, choice: string): string {
+  return `${file.answer}.chosen/${choice}`
+}
+
+/** Set while `snapshot --debugfs` records: every answer readChosen accepts, at its chosenPath. */
+let recorder: ((hostPath: string, text: string) => void) | null = null
+
+/** Runs fn, handing record each answer readChosen accepts (path, text), for a snapshot to keep. */
+export function recordChosen<T>(fn: () => T, record: (hostPath: string, text: string) => void): T {
+  recorder = record
+  try {
+    return fn()
+  } finally {
+    recorder = null
+  }
+}
+
+/** Off the live host: the answer a snapshot kept for this choice, checked as a live one is. */
+function readCaptured<T>(
+  root: Root,
+  file: ChosenFile<T>,
+  choice: string,
+): {value: T | null; note: string | null} {
+  const kept = readDebugfs(root, chosenPath(file, choice))
+  if (kept.text === null) {
+    return {
+      value: null,
+      note:
+        kept.state === 'absent'
+          ? `${file.answer} answers for what is written to ${file.choose}, which only the live host can do, and this root kept no answer for ${choice} (snapshot --debugfs, as root, keeps them)`
+          : `not read from debugfs: ${kept.note}`,
+    }
+  }
+  const value = file.parse(kept.text)
+  if (typeof value === 'object' && value !== null && 'note' in value) return {value: null, note: value.note}
+  if (!file.answers(value, choice))
+    return {value: null, note: `${chosenPath(file, choice)} does not answer for ${choice}: ignored`}
+  return {value, note: null}
 }

@@ -245,7 +245,12 @@ run attach ic domains attach ${E1000E} main --json
 run held ic domains list --json
 run translate ic domains translate ${E1000E} 0x0 --json
 dte held
+run snap ic snapshot --debugfs -o $dir/snap.tar.gz --json
+run plainsnap ic snapshot -o $dir/plain.tar.gz --json
 run stop ic session stop --json
+run offlist ic domains list --root $dir/snap.tar.gz --json
+run offplain ic domains list --root $dir/plain.tar.gz --json
+run offunit ic units show ivhd0 --root $dir/snap.tar.gz --json
 run nobody setpriv --reuid=nobody --regid=nogroup --clear-groups env IOMMUCTL_SESSION_DIR=/run/tmp/none node bin/run.js domains list --json
 M=$D/iommu00/mmio
 for o in 0x18 0x30 0x2020; do echo $o > $M; cat $M >> $dir/mmio.txt; done
@@ -305,6 +310,22 @@ cat /sys/class/iommu/ivhd0/amd-iommu/features > $dir/features`,
       // AMD-Vi's debugfs has no page-table dump to walk: said, with where the DTE is.
       assert.match(error(read('translate'), 'NO_PAGE_TABLE', 3).message, /AMD-Vi unit .* dumps no page table/)
 
+      // snapshot --debugfs keeps what devtbl answered for each device while the session held the
+      // e1000e: offline, the same DTE and fields; a unit's registers as read live. Without
+      // --debugfs the snapshot has no answers, and says so.
+      assert.equal(read('snap').rc, 0, read('snap').out + read('snap').err)
+      const offList = json(read('offlist'), 'domains')
+      assert.equal(offList.live.source, 'debugfs', JSON.stringify(offList.live.debugfs))
+      assert.deepEqual(dev(offList).attachments, now.attachments)
+      // Who holds it is /proc's to say, which a snapshot does not keep.
+      assert.equal(dev(offList).owner, 'unknown')
+      const plain = dev(json(read('offplain'), 'domains'))
+      assert.ok(
+        plain.attachments.every((x: Json) => x.deviceTableEntry === null),
+        JSON.stringify(plain),
+      )
+      assert.match(plain.note, /captured without debugfs/)
+
       // As nobody: devid is root's, so sysfs's answer, and why.
       const nobody = json(read('nobody'), 'domains')
       assert.equal(nobody.live.source, 'sysfs')
@@ -327,6 +348,11 @@ cat /sys/class/iommu/ivhd0/amd-iommu/features > $dir/features`,
       assert.equal(unit.live.registers.Control, mmio[0x18])
       assert.equal(unit.live.registers.ExtendedFeatures, mmio[0x30])
       assert.equal(unit.live.registers.Status, mmio[0x2020])
+      // The snapshot taken with --debugfs kept the registers it read the same way.
+      const offUnit = json(read('offunit'), 'unit')
+      assert.equal(offUnit.live.state, 'read', JSON.stringify(offUnit.live))
+      assert.equal(offUnit.live.registers.Control, mmio[0x18])
+      assert.equal(offUnit.live.registers.ExtendedFeatures, mmio[0x30])
       assert.deepEqual(
         [unit.live.control.iommuEnabled, unit.live.control.commandBuffer, unit.live.control.eventLog],
         [true, true, true],
